@@ -1,0 +1,296 @@
+//! `freightdrop user ...`: partner accounts from the command line, on the same store as `serve`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::password_input::{self, Source};
+use super::Failure;
+use crate::users::{NewUser, ProtocolSet, PublicKey, User, UserError, UserStore};
+
+/// The `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user and make its home (prompts for the password twice without a flag).
+    Add(AddArgs),
+    /// List the users.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show {
+        /// The user.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new password.
+    Passwd {
+        /// The user.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Stop a user from logging in (files and settings are kept).
+    Disable {
+        /// The user.
+        name: String,
+    },
+    /// Let a disabled user log in again.
+    Enable {
+        /// The user.
+        name: String,
+    },
+    /// Remove a user and, unless --keep-files, its home with every file in it.
+    Remove {
+        /// The user.
+        name: String,
+        /// Keep the home folder and its files on disk.
+        #[arg(long)]
+        keep_files: bool,
+    },
+    /// Manage a user's SSH public keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// The `user key` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Add the public key in PUBKEY_FILE (an OpenSSH .pub file).
+    Add {
+        /// The user.
+        name: String,
+        /// The .pub file.
+        pubkey_file: PathBuf,
+    },
+    /// Remove a key by its fingerprint (SHA256:..., as `user show` lists it).
+    Remove {
+        /// The user.
+        name: String,
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+}
+
+/// How a password is given.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "generate_password")]
+    password_stdin: bool,
+    /// Generate a strong password and print it once.
+    #[arg(long)]
+    generate_password: bool,
+}
+
+/// Arguments of `user add`.
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    /// Login name (1-32 letters, digits, '.', '_', '-').
+    name: String,
+    /// Customer code the user's orders belong to.
+    #[arg(long)]
+    customer: String,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// FTP logins must use TLS (explicit FTPS), for control and data.
+    #[arg(long)]
+    require_tls: bool,
+    /// Allowed protocols, comma-separated.
+    #[arg(long, default_value = "ftp,ftps,sftp")]
+    protocols: String,
+    /// Parse every file of this user as this format (csv, xml, xls, xlsx, ods, ttm).
+    #[arg(long)]
+    format: Option<String>,
+    /// Largest upload in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_upload: Option<u64>,
+}
+
+pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), Failure> {
+    match command {
+        UserCommand::Add(args) => add(args, store).await,
+        UserCommand::List { json } => {
+            let users = store.list().await.map_err(failure)?;
+            if json {
+                print_json(&users)
+            } else {
+                print_table(&users);
+                Ok(())
+            }
+        }
+        UserCommand::Show { name, json } => {
+            let user = store.require(&name).await.map_err(failure)?;
+            if json {
+                print_json(&user)
+            } else {
+                print_user(store, &user);
+                Ok(())
+            }
+        }
+        UserCommand::Passwd { name, password } => {
+            store.require(&name).await.map_err(failure)?;
+            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let new = password_input::obtain(source)?;
+            store
+                .set_password(&name, new.clone())
+                .await
+                .map_err(failure)?;
+            if matches!(source, Source::Generate) {
+                println!("password for {name}: {}", new.expose());
+            } else {
+                println!("password of {name} changed");
+            }
+            Ok(())
+        }
+        UserCommand::Disable { name } => {
+            store.set_enabled(&name, false).await.map_err(failure)?;
+            println!("{name} disabled");
+            Ok(())
+        }
+        UserCommand::Enable { name } => {
+            store.set_enabled(&name, true).await.map_err(failure)?;
+            println!("{name} enabled");
+            Ok(())
+        }
+        UserCommand::Remove { name, keep_files } => {
+            store.remove(&name, keep_files).await.map_err(failure)?;
+            if keep_files {
+                println!(
+                    "{name} removed; files kept in {}",
+                    store.tree().path_of(&name).display()
+                );
+            } else {
+                println!("{name} removed with its home");
+            }
+            Ok(())
+        }
+        UserCommand::Key(KeyCommand::Add { name, pubkey_file }) => {
+            let text = std::fs::read_to_string(&pubkey_file).map_err(|e| {
+                Failure::failed(format!("cannot read {}: {e}", pubkey_file.display()))
+            })?;
+            let key = PublicKey::parse(&text).map_err(|e| Failure::failed(e.to_string()))?;
+            let fingerprint = store.add_key(&name, &key).await.map_err(failure)?;
+            println!("key {fingerprint} added to {name}");
+            Ok(())
+        }
+        UserCommand::Key(KeyCommand::Remove { name, fingerprint }) => {
+            store
+                .remove_key(&name, &fingerprint)
+                .await
+                .map_err(failure)?;
+            println!("key {} removed from {name}", fingerprint.trim());
+            Ok(())
+        }
+    }
+}
+
+async fn add(args: AddArgs, store: &UserStore) -> Result<(), Failure> {
+    let protocols = ProtocolSet::parse(&args.protocols).map_err(failure)?;
+    // Refuse a taken name before asking for a password.
+    if store.get(&args.name).await.map_err(failure)?.is_some() {
+        return Err(failure(UserError::Exists(args.name)));
+    }
+    let source = Source::from_flags(args.password.password_stdin, args.password.generate_password);
+    let password = password_input::obtain(source)?;
+    let user = store
+        .add(NewUser {
+            name: args.name,
+            customer: args.customer,
+            password: password.clone(),
+            protocols,
+            require_tls: args.require_tls,
+            format: args.format,
+            max_upload_bytes: args.max_upload,
+        })
+        .await
+        .map_err(failure)?;
+    println!(
+        "user {} added (customer {}, protocols {}); home {}",
+        user.name,
+        user.customer,
+        user.protocols,
+        store.tree().path_of(&user.name).display()
+    );
+    if matches!(source, Source::Generate) {
+        println!("password for {}: {}", user.name, password.expose());
+    }
+    Ok(())
+}
+
+fn failure(e: UserError) -> Failure {
+    match e {
+        UserError::InvalidName(_)
+        | UserError::InvalidCustomer(_)
+        | UserError::InvalidProtocol(_)
+        | UserError::InvalidFormat(_)
+        | UserError::InvalidLimit
+        | UserError::Password(_)
+        | UserError::Key(_) => Failure::usage(e.to_string()),
+        _ => Failure::failed(e.to_string()),
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::failed(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_table(users: &[User]) {
+    println!(
+        "{:<20} {:<12} {:<8} {:<15} {:<4} {:<6} LAST LOGIN",
+        "NAME", "CUSTOMER", "STATE", "PROTOCOLS", "TLS", "FORMAT"
+    );
+    for user in users {
+        println!(
+            "{:<20} {:<12} {:<8} {:<15} {:<4} {:<6} {}",
+            user.name,
+            user.customer,
+            if user.enabled { "enabled" } else { "disabled" },
+            user.protocols.to_string(),
+            if user.require_tls { "yes" } else { "no" },
+            user.format.as_deref().unwrap_or("-"),
+            time(user.last_login_at),
+        );
+    }
+}
+
+fn print_user(store: &UserStore, user: &User) {
+    println!("name:          {}", user.name);
+    println!("customer:      {}", user.customer);
+    println!(
+        "state:         {}",
+        if user.enabled { "enabled" } else { "disabled" }
+    );
+    println!("protocols:     {}", user.protocols);
+    println!("require TLS:   {}", if user.require_tls { "yes" } else { "no" });
+    println!("format:        {}", user.format.as_deref().unwrap_or("(by extension)"));
+    println!(
+        "max upload:    {}",
+        user.max_upload_bytes
+            .map_or_else(|| "(no limit)".to_string(), |b| format!("{b} bytes"))
+    );
+    println!("home:          {}", store.tree().path_of(&user.name).display());
+    println!("created:       {}", time(Some(user.created_at)));
+    println!("updated:       {}", time(Some(user.updated_at)));
+    println!("last login:    {}", time(user.last_login_at));
+    if user.keys.is_empty() {
+        println!("ssh keys:      (none)");
+    }
+    for key in &user.keys {
+        println!("ssh key:       {}", key.fingerprint);
+    }
+}
+
+fn time(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(|| "never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+}

@@ -1,0 +1,572 @@
+//! The one typed configuration tree of freightdrop, read in one place.
+//!
+//! Sources, strongest first: command-line flags, `FREIGHTDROP_*` environment variables (clap's
+//! `env` feature), the TOML file named by `--config`, then the defaults here. Everything is
+//! validated once, into `SocketAddr`, `PathBuf` and `Duration`; the rest of the program never sees
+//! a raw string from these sources. This module knows nothing of the frontends that read it.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// A configuration value that could not be accepted, naming the key it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's description, which names the key.
+        message: String,
+    },
+    /// A value has the right type but is not acceptable.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// The key, as spelled on the command line (`--idle-timeout`).
+        key: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The settings as given on the command line or in the environment; every field is optional so
+/// the file and the defaults can fill what is not given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "FREIGHTDROP_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder holding the homes, the SQLite database and the SSH host key [default: ./data].
+    #[arg(long, env = "FREIGHTDROP_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://... [default: SQLite file in the data dir].
+    #[arg(long, env = "FREIGHTDROP_DATABASE_URL", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Address of the FTP/FTPS listener [default: 0.0.0.0:21].
+    #[arg(long, env = "FREIGHTDROP_FTP_ADDR", global = true, value_name = "ADDR")]
+    pub ftp_addr: Option<String>,
+    /// Address of the SFTP listener [default: 0.0.0.0:2222].
+    #[arg(long, env = "FREIGHTDROP_SFTP_ADDR", global = true, value_name = "ADDR")]
+    pub sftp_addr: Option<String>,
+    /// Address of the backoffice HTTP listener [default: 0.0.0.0:8080].
+    #[arg(long, env = "FREIGHTDROP_HTTP_ADDR", global = true, value_name = "ADDR")]
+    pub http_addr: Option<String>,
+    /// Port range for FTP passive data connections, as FIRST-LAST [default: 50000-50100].
+    #[arg(long, env = "FREIGHTDROP_PASSIVE_PORTS", global = true, value_name = "RANGE")]
+    pub passive_ports: Option<String>,
+    /// Address advertised in PASV replies, for servers behind NAT [default: the control
+    /// connection's local address].
+    #[arg(long, env = "FREIGHTDROP_PASSIVE_HOST", global = true, value_name = "IP")]
+    pub passive_host: Option<String>,
+    /// Seconds a session may sit idle before it is closed [default: 60].
+    #[arg(long, env = "FREIGHTDROP_IDLE_TIMEOUT", global = true, value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// PEM certificate chain for FTPS [default: a self-signed one generated into the certs dir].
+    #[arg(long, env = "FREIGHTDROP_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for FTPS (goes with --tls-cert).
+    #[arg(long, env = "FREIGHTDROP_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Folder where the self-signed certificate is generated on first start [default: ./certs].
+    #[arg(long, env = "FREIGHTDROP_CERTS_DIR", global = true, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Log format [default: human].
+    #[arg(long, env = "FREIGHTDROP_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Most sessions at once, FTP and SFTP together [default: 500].
+    #[arg(long, env = "FREIGHTDROP_MAX_SESSIONS", global = true, value_name = "N")]
+    pub max_sessions: Option<u32>,
+    /// Most sessions at once for one user, FTP and SFTP together [default: 10].
+    #[arg(long, env = "FREIGHTDROP_MAX_SESSIONS_PER_USER", global = true, value_name = "N")]
+    pub max_sessions_per_user: Option<u32>,
+    /// Failed logins from one address, within the window, that block it [default: 5].
+    #[arg(long, env = "FREIGHTDROP_LOGIN_MAX_FAILURES", global = true, value_name = "N")]
+    pub login_max_failures: Option<u32>,
+    /// Seconds over which failed logins are counted [default: 300].
+    #[arg(long, env = "FREIGHTDROP_LOGIN_FAILURE_WINDOW", global = true, value_name = "SECONDS")]
+    pub login_failure_window: Option<u64>,
+    /// Seconds an address stays blocked [default: 900].
+    #[arg(long, env = "FREIGHTDROP_LOGIN_BLOCK", global = true, value_name = "SECONDS")]
+    pub login_block: Option<u64>,
+    /// Seconds running transfers get to finish on shutdown [default: 30].
+    #[arg(long, env = "FREIGHTDROP_SHUTDOWN_GRACE", global = true, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
+}
+
+/// The TOML file's shape: the same keys as the flags, with `_` for `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    ftp_addr: Option<String>,
+    sftp_addr: Option<String>,
+    http_addr: Option<String>,
+    passive_ports: Option<String>,
+    passive_host: Option<String>,
+    idle_timeout: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    certs_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    max_sessions: Option<u32>,
+    max_sessions_per_user: Option<u32>,
+    login_max_failures: Option<u32>,
+    login_failure_window: Option<u64>,
+    login_block: Option<u64>,
+    shutdown_grace: Option<u64>,
+}
+
+/// Where the FTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Files given by the operator.
+    Files {
+        /// PEM certificate chain.
+        cert: PathBuf,
+        /// PEM private key.
+        key: PathBuf,
+    },
+    /// A self-signed pair in this folder, generated on first start and reused after.
+    SelfSigned {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+/// How repeated failed logins from one address are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// Failures within `window` that block the address.
+    pub max_failures: u32,
+    /// How far back failures count.
+    pub window: Duration,
+    /// How long a blocked address stays blocked.
+    pub block_for: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder of the homes, the SQLite database and the host keys.
+    pub data_dir: PathBuf,
+    /// Database URL (SQLite or PostgreSQL).
+    pub database_url: String,
+    /// FTP/FTPS listener.
+    pub ftp_addr: SocketAddr,
+    /// SFTP listener.
+    pub sftp_addr: SocketAddr,
+    /// Backoffice listener.
+    pub http_addr: SocketAddr,
+    /// FTP passive data ports.
+    pub passive_ports: RangeInclusive<u16>,
+    /// Address advertised in PASV, if set.
+    pub passive_host: Option<IpAddr>,
+    /// Idle time after which a session is closed.
+    pub idle_timeout: Duration,
+    /// FTPS certificate.
+    pub tls: TlsSource,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Most sessions at once, all protocols.
+    pub max_sessions: u32,
+    /// Most sessions at once for one user.
+    pub max_sessions_per_user: u32,
+    /// Blocking of addresses with repeated failed logins.
+    pub login_policy: LoginPolicy,
+    /// Time running transfers get on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads the file named in `args` (if any), lays the flags and environment over it, fills in
+    /// the defaults and validates the result.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first key whose value is refused.
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(args, file)
+    }
+
+    fn merge(args: &ConfigArgs, file: FileConfig) -> Result<Self, ConfigError> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("--data-dir", "must not be empty"));
+        }
+        let database_url = match args.database_url.clone().or(file.database_url) {
+            Some(url) => validate_database_url(url)?,
+            None => default_database_url(&data_dir),
+        };
+        let ftp_addr = socket_addr(
+            "--ftp-addr",
+            args.ftp_addr.clone().or(file.ftp_addr),
+            "0.0.0.0:21",
+        )?;
+        let sftp_addr = socket_addr(
+            "--sftp-addr",
+            args.sftp_addr.clone().or(file.sftp_addr),
+            "0.0.0.0:2222",
+        )?;
+        let http_addr = socket_addr(
+            "--http-addr",
+            args.http_addr.clone().or(file.http_addr),
+            "0.0.0.0:8080",
+        )?;
+        let passive_ports = port_range(
+            args.passive_ports
+                .clone()
+                .or(file.passive_ports)
+                .as_deref()
+                .unwrap_or("50000-50100"),
+        )?;
+        let passive_host = match args.passive_host.clone().or(file.passive_host) {
+            Some(text) => Some(text.trim().parse::<IpAddr>().map_err(|_| {
+                invalid("--passive-host", format!("{text:?} is not an IP address"))
+            })?),
+            None => None,
+        };
+        let idle_secs = args.idle_timeout.or(file.idle_timeout).unwrap_or(60);
+        if idle_secs == 0 || idle_secs > 86_400 {
+            return Err(invalid(
+                "--idle-timeout",
+                format!("{idle_secs} is out of range (1 to 86400 seconds)"),
+            ));
+        }
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => TlsSource::SelfSigned {
+                dir: args
+                    .certs_dir
+                    .clone()
+                    .or(file.certs_dir)
+                    .unwrap_or_else(|| PathBuf::from("./certs")),
+            },
+            (Some(_), None) => return Err(invalid("--tls-key", "--tls-cert needs --tls-key")),
+            (None, Some(_)) => return Err(invalid("--tls-cert", "--tls-key needs --tls-cert")),
+        };
+        let max_sessions = positive(
+            "--max-sessions",
+            args.max_sessions.or(file.max_sessions).unwrap_or(500),
+        )?;
+        let max_sessions_per_user = positive(
+            "--max-sessions-per-user",
+            args.max_sessions_per_user
+                .or(file.max_sessions_per_user)
+                .unwrap_or(10),
+        )?;
+        let login_policy = LoginPolicy {
+            max_failures: positive(
+                "--login-max-failures",
+                args.login_max_failures
+                    .or(file.login_max_failures)
+                    .unwrap_or(5),
+            )?,
+            window: seconds(
+                "--login-failure-window",
+                args.login_failure_window
+                    .or(file.login_failure_window)
+                    .unwrap_or(300),
+            )?,
+            block_for: seconds(
+                "--login-block",
+                args.login_block.or(file.login_block).unwrap_or(900),
+            )?,
+        };
+        let shutdown_grace = Duration::from_secs(
+            args.shutdown_grace
+                .or(file.shutdown_grace)
+                .unwrap_or(30)
+                .min(3600),
+        );
+        Ok(Self {
+            data_dir,
+            database_url,
+            ftp_addr,
+            sftp_addr,
+            http_addr,
+            passive_ports,
+            passive_host,
+            idle_timeout: Duration::from_secs(idle_secs),
+            tls,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            max_sessions,
+            max_sessions_per_user,
+            login_policy,
+            shutdown_grace,
+        })
+    }
+
+    /// The folder that holds every user's home.
+    pub fn homes_dir(&self) -> PathBuf {
+        self.data_dir.join("homes")
+    }
+}
+
+impl fmt::Display for Config {
+    /// The effective settings, one `key = value` a line, as `check-config` prints them. The
+    /// database URL's password, if any, is masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "data_dir = {}", self.data_dir.display())?;
+        writeln!(
+            f,
+            "database_url = {}",
+            mask_url_password(&self.database_url)
+        )?;
+        writeln!(f, "ftp_addr = {}", self.ftp_addr)?;
+        writeln!(f, "sftp_addr = {}", self.sftp_addr)?;
+        writeln!(f, "http_addr = {}", self.http_addr)?;
+        writeln!(
+            f,
+            "passive_ports = {}-{}",
+            self.passive_ports.start(),
+            self.passive_ports.end()
+        )?;
+        match self.passive_host {
+            Some(ip) => writeln!(f, "passive_host = {ip}")?,
+            None => writeln!(f, "passive_host = (local address of each connection)")?,
+        }
+        writeln!(f, "idle_timeout = {}", self.idle_timeout.as_secs())?;
+        match &self.tls {
+            TlsSource::Files { cert, key } => {
+                writeln!(f, "tls_cert = {}", cert.display())?;
+                writeln!(f, "tls_key = {}", key.display())?;
+            }
+            TlsSource::SelfSigned { dir } => {
+                writeln!(f, "certs_dir = {} (self-signed)", dir.display())?
+            }
+        }
+        writeln!(f, "log_format = {:?}", self.log_format)?;
+        writeln!(f, "max_sessions = {}", self.max_sessions)?;
+        writeln!(f, "max_sessions_per_user = {}", self.max_sessions_per_user)?;
+        writeln!(
+            f,
+            "login_max_failures = {}",
+            self.login_policy.max_failures
+        )?;
+        writeln!(
+            f,
+            "login_failure_window = {}",
+            self.login_policy.window.as_secs()
+        )?;
+        writeln!(f, "login_block = {}", self.login_policy.block_for.as_secs())?;
+        write!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("freightdrop.db").display())
+}
+
+fn validate_database_url(url: String) -> Result<String, ConfigError> {
+    let url = url.trim().to_string();
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(url)
+    } else {
+        Err(invalid(
+            "--database-url",
+            "must start with sqlite:, postgres:// or postgresql://",
+        ))
+    }
+}
+
+fn socket_addr(
+    key: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_string());
+    text.trim()
+        .parse::<SocketAddr>()
+        .map_err(|_| invalid(key, format!("{text:?} is not an address like 0.0.0.0:21")))
+}
+
+fn port_range(text: &str) -> Result<RangeInclusive<u16>, ConfigError> {
+    const KEY: &str = "--passive-ports";
+    let bad = || invalid(KEY, format!("{text:?} is not a range like 50000-50100"));
+    let (first, last) = text.trim().split_once('-').ok_or_else(bad)?;
+    let first: u16 = first.trim().parse().map_err(|_| bad())?;
+    let last: u16 = last.trim().parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(invalid(
+            KEY,
+            format!("{text:?}: the first port must be 1 or more and not above the last"),
+        ));
+    }
+    Ok(first..=last)
+}
+
+fn positive(key: &'static str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        Err(invalid(key, "must be 1 or more"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn seconds(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
+    if value == 0 || value > 30 * 86_400 {
+        Err(invalid(
+            key,
+            format!("{value} is out of range (1 to 2592000 seconds)"),
+        ))
+    } else {
+        Ok(Duration::from_secs(value))
+    }
+}
+
+/// Replaces the password in `scheme://user:password@host/...` with `***`.
+fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).expect("test TOML parses")
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::merge(&ConfigArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.database_url, "sqlite://./data/freightdrop.db");
+        assert_eq!(config.ftp_addr, "0.0.0.0:21".parse().unwrap());
+        assert_eq!(config.sftp_addr, "0.0.0.0:2222".parse().unwrap());
+        assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.passive_ports, 50000..=50100);
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.log_format, LogFormat::Human);
+        assert_eq!(
+            config.tls,
+            TlsSource::SelfSigned {
+                dir: PathBuf::from("./certs")
+            }
+        );
+    }
+
+    #[test]
+    fn flag_beats_file_and_file_beats_default() {
+        let args = ConfigArgs {
+            idle_timeout: Some(5),
+            ..ConfigArgs::default()
+        };
+        let config = Config::merge(
+            &args,
+            file("idle_timeout = 30\nftp_addr = \"127.0.0.1:2121\""),
+        )
+        .unwrap();
+        assert_eq!(config.idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.ftp_addr, "127.0.0.1:2121".parse().unwrap());
+    }
+
+    #[test]
+    fn database_defaults_into_the_data_dir() {
+        let config = Config::merge(&ConfigArgs::default(), file("data_dir = \"/srv/fd\"")).unwrap();
+        assert_eq!(config.database_url, "sqlite:///srv/fd/freightdrop.db");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(&str, &str); 6] = [
+            ("ftp_addr = \"nowhere\"", "--ftp-addr"),
+            ("passive_ports = \"60000-50000\"", "--passive-ports"),
+            ("passive_ports = \"abc\"", "--passive-ports"),
+            ("idle_timeout = 0", "--idle-timeout"),
+            ("database_url = \"mysql://x\"", "--database-url"),
+            ("tls_cert = \"/c.pem\"", "--tls-key"),
+        ];
+        for (text, key) in cases {
+            let err = Config::merge(&ConfigArgs::default(), file(text)).unwrap_err();
+            assert!(
+                err.to_string().contains(key),
+                "{text}: {err} should name {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_file_key_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "idle_timout = 3\n").unwrap();
+        let err = read_file(&path).unwrap_err();
+        assert!(err.to_string().contains("idle_timout"), "{err}");
+    }
+
+    #[test]
+    fn password_in_database_url_is_masked() {
+        assert_eq!(
+            mask_url_password("postgres://fd:secret@localhost/fd"),
+            "postgres://fd:***@localhost/fd"
+        );
+        assert_eq!(mask_url_password("sqlite://x.db"), "sqlite://x.db");
+    }
+}

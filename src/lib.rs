@@ -1,0 +1,15 @@
+//! freightdrop: a file-exchange server for the partners of a transport-management system.
+//! Partners log in over FTP, FTPS or SFTP to their own home; every file they drop in it is turned
+//! into orders or status events by the inbox processor.
+//!
+//! This crate holds the server: configuration, the user store, the home jail, the protocol
+//! frontends and the command line. ARCHITECTURE.md has the map.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod home;
+pub mod logging;
+pub mod server;
+pub mod tls;
+pub mod users;

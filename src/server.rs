@@ -1,0 +1,111 @@
+//! `serve`: opens the store, starts every frontend on its listener, and runs until SIGINT or
+//! SIGTERM. Shutdown order: stop accepting, let running transfers finish within the grace
+//! period, then cancel what is left. One cancellation token, owned here, reaches every task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::home::HomeTree;
+use crate::users::UserStore;
+
+/// What every frontend is built on: the configuration, the user store and the shutdown signal.
+#[derive(Debug, Clone)]
+pub struct Core {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The partner accounts and their homes.
+    pub users: UserStore,
+    /// Cancelled when the server stops accepting work.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// Binds `addr` for a frontend, with an error that says what to change when it fails.
+///
+/// # Errors
+/// When the address can't be bound, naming the flag that sets it.
+pub async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            }
+            std::io::ErrorKind::AddrInUse => " (another program is using it)",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr} for {what}: {e}{hint}; choose another address with {flag}")
+    })
+}
+
+/// Runs the server until a signal, then shuts down in order.
+///
+/// # Errors
+/// When the store can't be opened or a listener can't be bound.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let tree = HomeTree::new(config.homes_dir());
+    std::fs::create_dir_all(tree.dir())
+        .with_context(|| format!("creating {}", tree.dir().display()))?;
+    let core = Core {
+        config: Arc::new(config),
+        users: UserStore::new(db.clone(), tree),
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    };
+    let (cert, _key) = crate::tls::ensure(&core.config.tls).context("FTPS certificate")?;
+    tracing::info!(
+        data_dir = %core.config.data_dir.display(),
+        database = ?db.backend(),
+        cert = %cert.display(),
+        "freightdrop starting"
+    );
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new sessions; waiting for running transfers");
+    core.shutdown.cancel();
+    core.tasks.close();
+    if tokio::time::timeout(core.config.shutdown_grace, core.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = core.config.shutdown_grace.as_secs(),
+            "grace period over; closing the sessions still running"
+        );
+    }
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,146 @@
+//! The FTPS certificate: the operator's files, or a self-signed pair generated once into the
+//! certs folder on first start and reused on every start after, so clients that pinned it keep
+//! working.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::TlsSource;
+
+/// File name of the generated certificate.
+pub const SELF_SIGNED_CERT: &str = "freightdrop-cert.pem";
+/// File name of the generated key.
+pub const SELF_SIGNED_KEY: &str = "freightdrop-key.pem";
+
+/// Why the certificate could not be found or made.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The certificate could not be generated.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// The certificate and key files to use, generating the self-signed pair when that is the source
+/// and it does not exist yet.
+///
+/// # Errors
+/// [`CertError`] when a configured file is missing or the pair can't be written.
+pub fn ensure(source: &TlsSource) -> Result<(PathBuf, PathBuf), CertError> {
+    match source {
+        TlsSource::Files { cert, key } => {
+            for path in [cert, key] {
+                std::fs::metadata(path).map_err(|source| CertError::Io {
+                    action: "cannot read",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Ok((cert.clone(), key.clone()))
+        }
+        TlsSource::SelfSigned { dir } => {
+            let cert = dir.join(SELF_SIGNED_CERT);
+            let key = dir.join(SELF_SIGNED_KEY);
+            if !(cert.is_file() && key.is_file()) {
+                generate(dir, &cert, &key)?;
+                tracing::info!(cert = %cert.display(), "generated a self-signed FTPS certificate");
+            }
+            Ok((cert, key))
+        }
+    }
+}
+
+/// Describes the certificate `ensure` would use, without generating anything.
+///
+/// # Errors
+/// [`CertError`] when a configured file can't be read.
+pub fn check(source: &TlsSource) -> Result<String, CertError> {
+    match source {
+        TlsSource::Files { .. } => {
+            let (cert, _) = ensure(source)?;
+            Ok(cert.display().to_string())
+        }
+        TlsSource::SelfSigned { dir } => {
+            let cert = dir.join(SELF_SIGNED_CERT);
+            if cert.is_file() {
+                Ok(format!("{} (self-signed)", cert.display()))
+            } else {
+                Ok(format!("{} (self-signed, generated on first start)", cert.display()))
+            }
+        }
+    }
+}
+
+fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CertError> {
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        action: "cannot create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let certified =
+        rcgen::generate_simple_self_signed(names).map_err(|e| CertError::Generate(e.to_string()))?;
+    // The key first, so a cert never exists without its key.
+    write_atomically(key_path, certified.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(cert_path, certified.cert.pem().as_bytes(), 0o644)
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let io_err = |action, source| CertError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temp)
+        .map_err(|e| io_err("cannot write", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_err("cannot write", e))?;
+    std::fs::rename(&temp, path).map_err(|e| io_err("cannot move into place", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_pair_is_made_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TlsSource::SelfSigned {
+            dir: dir.path().join("certs"),
+        };
+        let (cert, key) = ensure(&source).unwrap();
+        let first = std::fs::read(&cert).unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("BEGIN CERTIFICATE"));
+        assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+        let (cert2, _) = ensure(&source).unwrap();
+        assert_eq!(std::fs::read(cert2).unwrap(), first);
+    }
+
+    #[test]
+    fn missing_configured_files_are_named() {
+        let source = TlsSource::Files {
+            cert: PathBuf::from("/nonexistent/cert.pem"),
+            key: PathBuf::from("/nonexistent/key.pem"),
+        };
+        let err = ensure(&source).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Partner accounts: who may log in, with what, over which protocols, and where their home is.
+//! The store keeps one row per user in the database and one home on disk, and never leaves one
+//! without the other. Login checks live here once, for every frontend.
+
+mod account;
+mod keys;
+pub mod password;
+mod store;
+
+pub use account::{NewUser, Protocol, ProtocolSet, User, UserChanges, FORMATS};
+pub use keys::{fingerprint_of_blob, KeyError, PublicKey};
+pub use password::{Password, PasswordError};
+pub use store::{AuthError, Denial, UserError, UserStore};
