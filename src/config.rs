@@ -65,26 +65,56 @@ pub struct ConfigArgs {
     #[arg(long, env = "FREIGHTDROP_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://... [default: SQLite file in the data dir].
-    #[arg(long, env = "FREIGHTDROP_DATABASE_URL", global = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_DATABASE_URL",
+        global = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
     /// Address of the FTP/FTPS listener [default: 0.0.0.0:21].
     #[arg(long, env = "FREIGHTDROP_FTP_ADDR", global = true, value_name = "ADDR")]
     pub ftp_addr: Option<String>,
     /// Address of the SFTP listener [default: 0.0.0.0:2222].
-    #[arg(long, env = "FREIGHTDROP_SFTP_ADDR", global = true, value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_SFTP_ADDR",
+        global = true,
+        value_name = "ADDR"
+    )]
     pub sftp_addr: Option<String>,
     /// Address of the backoffice HTTP listener [default: 0.0.0.0:8080].
-    #[arg(long, env = "FREIGHTDROP_HTTP_ADDR", global = true, value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_ADDR",
+        global = true,
+        value_name = "ADDR"
+    )]
     pub http_addr: Option<String>,
     /// Port range for FTP passive data connections, as FIRST-LAST [default: 50000-50100].
-    #[arg(long, env = "FREIGHTDROP_PASSIVE_PORTS", global = true, value_name = "RANGE")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_PASSIVE_PORTS",
+        global = true,
+        value_name = "RANGE"
+    )]
     pub passive_ports: Option<String>,
     /// Address advertised in PASV replies, for servers behind NAT [default: the control
     /// connection's local address].
-    #[arg(long, env = "FREIGHTDROP_PASSIVE_HOST", global = true, value_name = "IP")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_PASSIVE_HOST",
+        global = true,
+        value_name = "IP"
+    )]
     pub passive_host: Option<String>,
     /// Seconds a session may sit idle before it is closed [default: 60].
-    #[arg(long, env = "FREIGHTDROP_IDLE_TIMEOUT", global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_IDLE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
     pub idle_timeout: Option<u64>,
     /// PEM certificate chain for FTPS [default: a self-signed one generated into the certs dir].
     #[arg(long, env = "FREIGHTDROP_TLS_CERT", global = true, value_name = "FILE")]
@@ -99,22 +129,52 @@ pub struct ConfigArgs {
     #[arg(long, env = "FREIGHTDROP_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
     /// Most sessions at once, FTP and SFTP together [default: 500].
-    #[arg(long, env = "FREIGHTDROP_MAX_SESSIONS", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAX_SESSIONS",
+        global = true,
+        value_name = "N"
+    )]
     pub max_sessions: Option<u32>,
     /// Most sessions at once for one user, FTP and SFTP together [default: 10].
-    #[arg(long, env = "FREIGHTDROP_MAX_SESSIONS_PER_USER", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAX_SESSIONS_PER_USER",
+        global = true,
+        value_name = "N"
+    )]
     pub max_sessions_per_user: Option<u32>,
     /// Failed logins from one address, within the window, that block it [default: 5].
-    #[arg(long, env = "FREIGHTDROP_LOGIN_MAX_FAILURES", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LOGIN_MAX_FAILURES",
+        global = true,
+        value_name = "N"
+    )]
     pub login_max_failures: Option<u32>,
     /// Seconds over which failed logins are counted [default: 300].
-    #[arg(long, env = "FREIGHTDROP_LOGIN_FAILURE_WINDOW", global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LOGIN_FAILURE_WINDOW",
+        global = true,
+        value_name = "SECONDS"
+    )]
     pub login_failure_window: Option<u64>,
     /// Seconds an address stays blocked [default: 900].
-    #[arg(long, env = "FREIGHTDROP_LOGIN_BLOCK", global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LOGIN_BLOCK",
+        global = true,
+        value_name = "SECONDS"
+    )]
     pub login_block: Option<u64>,
     /// Seconds running transfers get to finish on shutdown [default: 30].
-    #[arg(long, env = "FREIGHTDROP_SHUTDOWN_GRACE", global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "FREIGHTDROP_SHUTDOWN_GRACE",
+        global = true,
+        value_name = "SECONDS"
+    )]
     pub shutdown_grace: Option<u64>,
 }
 
@@ -374,11 +434,7 @@ impl fmt::Display for Config {
         writeln!(f, "log_format = {:?}", self.log_format)?;
         writeln!(f, "max_sessions = {}", self.max_sessions)?;
         writeln!(f, "max_sessions_per_user = {}", self.max_sessions_per_user)?;
-        writeln!(
-            f,
-            "login_max_failures = {}",
-            self.login_policy.max_failures
-        )?;
+        writeln!(f, "login_max_failures = {}", self.login_policy.max_failures)?;
         writeln!(
             f,
             "login_failure_window = {}",

@@ -62,18 +62,20 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
         let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        )
-                        .await?;
-                        Ok(())
+                            )
+                            .await?;
+                            Ok(())
+                        })
                     })
-                }),
+            }
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
         let pool = pool_options

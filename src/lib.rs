@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod gate;
 pub mod home;
 pub mod logging;
 pub mod server;

@@ -41,7 +41,9 @@ pub async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
             std::io::ErrorKind::AddrInUse => " (another program is using it)",
             _ => "",
         };
-        anyhow::anyhow!("cannot listen on {addr} for {what}: {e}{hint}; choose another address with {flag}")
+        anyhow::anyhow!(
+            "cannot listen on {addr} for {what}: {e}{hint}; choose another address with {flag}"
+        )
     })
 }
 

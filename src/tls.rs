@@ -74,7 +74,10 @@ pub fn check(source: &TlsSource) -> Result<String, CertError> {
             if cert.is_file() {
                 Ok(format!("{} (self-signed)", cert.display()))
             } else {
-                Ok(format!("{} (self-signed, generated on first start)", cert.display()))
+                Ok(format!(
+                    "{} (self-signed, generated on first start)",
+                    cert.display()
+                ))
             }
         }
     }
@@ -86,11 +89,19 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CertErr
         path: dir.to_path_buf(),
         source,
     })?;
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
-    let certified =
-        rcgen::generate_simple_self_signed(names).map_err(|e| CertError::Generate(e.to_string()))?;
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| CertError::Generate(e.to_string()))?;
     // The key first, so a cert never exists without its key.
-    write_atomically(key_path, certified.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(
+        key_path,
+        certified.key_pair.serialize_pem().as_bytes(),
+        0o600,
+    )?;
     write_atomically(cert_path, certified.cert.pem().as_bytes(), 0o644)
 }
 
@@ -129,7 +140,9 @@ mod tests {
         let (cert, key) = ensure(&source).unwrap();
         let first = std::fs::read(&cert).unwrap();
         assert!(String::from_utf8_lossy(&first).contains("BEGIN CERTIFICATE"));
-        assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+        assert!(std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY"));
         let (cert2, _) = ensure(&source).unwrap();
         assert_eq!(std::fs::read(cert2).unwrap(), first);
     }

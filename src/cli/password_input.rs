@@ -34,10 +34,9 @@ pub(crate) fn obtain(source: Source) -> Result<Password, Failure> {
         Source::Generate => Ok(Password::generate()),
         Source::Stdin => {
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| Failure::failed(format!("cannot read the password from standard input: {e}")))?;
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                Failure::failed(format!("cannot read the password from standard input: {e}"))
+            })?;
             let line = line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
                 return Err(Failure::usage(
@@ -55,7 +54,9 @@ pub(crate) fn obtain(source: Source) -> Result<Password, Failure> {
             let first = rpassword::prompt_password("Password: ").map_err(no_tty)?;
             let second = rpassword::prompt_password("Password again: ").map_err(no_tty)?;
             if first != second {
-                return Err(Failure::usage("the two passwords differ; nothing was changed"));
+                return Err(Failure::usage(
+                    "the two passwords differ; nothing was changed",
+                ));
             }
             Ok(Password::new(first))
         }

@@ -196,7 +196,10 @@ async fn add(args: AddArgs, store: &UserStore) -> Result<(), Failure> {
     if store.get(&args.name).await.map_err(failure)?.is_some() {
         return Err(failure(UserError::Exists(args.name)));
     }
-    let source = Source::from_flags(args.password.password_stdin, args.password.generate_password);
+    let source = Source::from_flags(
+        args.password.password_stdin,
+        args.password.generate_password,
+    );
     let password = password_input::obtain(source)?;
     let user = store
         .add(NewUser {
@@ -270,14 +273,23 @@ fn print_user(store: &UserStore, user: &User) {
         if user.enabled { "enabled" } else { "disabled" }
     );
     println!("protocols:     {}", user.protocols);
-    println!("require TLS:   {}", if user.require_tls { "yes" } else { "no" });
-    println!("format:        {}", user.format.as_deref().unwrap_or("(by extension)"));
+    println!(
+        "require TLS:   {}",
+        if user.require_tls { "yes" } else { "no" }
+    );
+    println!(
+        "format:        {}",
+        user.format.as_deref().unwrap_or("(by extension)")
+    );
     println!(
         "max upload:    {}",
         user.max_upload_bytes
             .map_or_else(|| "(no limit)".to_string(), |b| format!("{b} bytes"))
     );
-    println!("home:          {}", store.tree().path_of(&user.name).display());
+    println!(
+        "home:          {}",
+        store.tree().path_of(&user.name).display()
+    );
     println!("created:       {}", time(Some(user.created_at)));
     println!("updated:       {}", time(Some(user.updated_at)));
     println!("last login:    {}", time(user.last_login_at));
@@ -292,5 +304,8 @@ fn print_user(store: &UserStore, user: &User) {
 fn time(seconds: Option<i64>) -> String {
     seconds
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(|| "never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .map_or_else(
+            || "never".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        )
 }

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn plain_paths_land_inside() {
         let f = fixture();
-        assert_eq!(real(&f, "/out/x.csv").unwrap(), f.home.root().join("out/x.csv"));
+        assert_eq!(
+            real(&f, "/out/x.csv").unwrap(),
+            f.home.root().join("out/x.csv")
+        );
         assert_eq!(real(&f, "new.csv").unwrap(), f.home.root().join("new.csv"));
         assert_eq!(real(&f, "/").unwrap(), f.home.root());
     }
@@ -152,7 +155,10 @@ mod tests {
     #[test]
     fn symlinks_out_are_refused() {
         let f = fixture();
-        assert!(matches!(real(&f, "to-bob/secret.csv"), Err(HomeError::OutsideHome)));
+        assert!(matches!(
+            real(&f, "to-bob/secret.csv"),
+            Err(HomeError::OutsideHome)
+        ));
         assert!(matches!(real(&f, "to-bob"), Err(HomeError::OutsideHome)));
         assert!(matches!(real(&f, "passwd"), Err(HomeError::OutsideHome)));
         assert!(f.outside.exists());

@@ -84,9 +84,7 @@ impl HomeTree {
                 })
             }
         }
-        let staging = self
-            .dir
-            .join(format!(".new-{user}-{}", std::process::id()));
+        let staging = self.dir.join(format!(".new-{user}-{}", std::process::id()));
         let built = std::fs::create_dir(&staging)
             .map_err(|source| TreeError::Io {
                 action: "cannot create",
@@ -222,6 +220,9 @@ mod tests {
         let tree = HomeTree::new(dir.path().join("homes"));
         std::fs::create_dir_all(tree.dir()).unwrap();
         std::fs::write(tree.path_of("carol"), "x").unwrap();
-        assert!(matches!(tree.create("carol"), Err(TreeError::NotAFolder(_))));
+        assert!(matches!(
+            tree.create("carol"),
+            Err(TreeError::NotAFolder(_))
+        ));
     }
 }

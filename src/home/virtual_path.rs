@@ -167,7 +167,10 @@ mod tests {
         // Percent-encoding is the client's business: here it is a literal (odd) name, inside.
         assert_eq!(at("/", "%2e%2e/%2e%2e/x").unwrap(), "/%2e%2e/%2e%2e/x");
         // A full-width dot or a "one dot leader" is a name, not `..`.
-        assert_eq!(at("/", "\u{2024}\u{2024}/x").unwrap(), "/\u{2024}\u{2024}/x");
+        assert_eq!(
+            at("/", "\u{2024}\u{2024}/x").unwrap(),
+            "/\u{2024}\u{2024}/x"
+        );
     }
 
     #[test]

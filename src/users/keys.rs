@@ -168,7 +168,9 @@ mod tests {
             Err(KeyError::Malformed(_))
         ));
         assert!(matches!(
-            PublicKey::parse("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKzTs/vll4hWUms0+zrEAFEYkLCAumkTGriSiS3SD9CI"),
+            PublicKey::parse(
+                "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKzTs/vll4hWUms0+zrEAFEYkLCAumkTGriSiS3SD9CI"
+            ),
             Err(KeyError::Malformed(_))
         ));
         assert_eq!(

@@ -4,6 +4,7 @@
 
 mod account;
 mod keys;
+mod login_cache;
 pub mod password;
 mod store;
 

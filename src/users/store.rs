@@ -11,6 +11,7 @@ use super::account::{
     UserChanges, UserKey,
 };
 use super::keys::{KeyError, PublicKey};
+use super::login_cache::LoginCache;
 use super::password::{self, Password, PasswordError};
 use crate::db::Db;
 use crate::home::{HomeTree, TreeError};
@@ -116,12 +117,17 @@ const USER_COLUMNS: &str = "name, customer, enabled, protocols, require_tls, for
 pub struct UserStore {
     db: Db,
     tree: HomeTree,
+    recent_logins: LoginCache,
 }
 
 impl UserStore {
     /// The store over `db`, with homes under `tree`.
     pub fn new(db: Db, tree: HomeTree) -> Self {
-        Self { db, tree }
+        Self {
+            db,
+            tree,
+            recent_logins: LoginCache::default(),
+        }
     }
 
     /// The homes folder.
@@ -234,6 +240,7 @@ impl UserStore {
     pub async fn set_password(&self, name: &str, new: Password) -> Result<(), UserError> {
         password::check_strength(&new)?;
         let hash = password::hash(new).await?;
+        self.recent_logins.forget(name);
         self.update_one(
             name,
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE name = $3")
@@ -406,8 +413,11 @@ impl UserStore {
         };
         let user = user_from_row(&row).map_err(|_| AuthError::Denied(Denial::UnknownUser))?;
         let hash: String = row.try_get("password_hash")?;
-        if !password::verify(offered, Some(hash)).await {
-            return Err(AuthError::Denied(Denial::BadCredentials));
+        if !self.recent_logins.recalls(name, &hash, &offered) {
+            if !password::verify(offered.clone(), Some(hash.clone())).await {
+                return Err(AuthError::Denied(Denial::BadCredentials));
+            }
+            self.recent_logins.remember(name, &hash, &offered);
         }
         check_access(&user, protocol)?;
         self.touch_login(name).await?;

@@ -1,0 +1,155 @@
+//! The gate every partner passes: login by password or key against the user store, the delay
+//! on a refusal, per-address blocking after repeated failures, and the session limits. FTP and
+//! SFTP share one gate, so an address can't try five passwords on each, and a user's sessions
+//! count together whatever the protocol.
+
+mod failures;
+mod sessions;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub use failures::FailedLogins;
+pub use sessions::{SessionLimits, SessionPermit};
+
+use crate::config::LoginPolicy;
+use crate::users::{AuthError, Denial, Password, Protocol, User, UserStore};
+
+/// Why the gate did not let a client in. Frontends map each to their protocol's reply and never
+/// send the detail.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// Too many recent failures from this address.
+    #[error("address blocked after repeated failed logins")]
+    Blocked,
+    /// The store refused the credentials or the account.
+    #[error("login refused: {}", .0.as_str())]
+    Denied(Denial),
+    /// The session limit, in all or for this user, is reached.
+    #[error("too many sessions {}", if *.per_user { "for this user" } else { "on this server" })]
+    TooManySessions {
+        /// Whether it is the user's own limit.
+        per_user: bool,
+    },
+    /// The store could not be asked.
+    #[error("user store unavailable")]
+    Unavailable,
+}
+
+/// The shared login and session gate.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    users: UserStore,
+    failures: FailedLogins,
+    sessions: SessionLimits,
+    refusal_delay: Duration,
+}
+
+impl Gate {
+    /// A gate over `users` with the configured policy and limits.
+    pub fn new(users: UserStore, policy: LoginPolicy, max_sessions: u32, per_user: u32) -> Self {
+        Self {
+            users,
+            failures: FailedLogins::new(policy),
+            sessions: SessionLimits::new(max_sessions, per_user),
+            refusal_delay: Duration::from_millis(500),
+        }
+    }
+
+    /// Sets how long a refused login waits before it is answered (tests shorten it).
+    pub fn with_refusal_delay(mut self, delay: Duration) -> Self {
+        self.refusal_delay = delay;
+        self
+    }
+
+    /// The user store behind the gate.
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    /// The session limits.
+    pub fn sessions(&self) -> &SessionLimits {
+        &self.sessions
+    }
+
+    /// Whether `peer` is blocked now.
+    pub fn is_blocked(&self, peer: IpAddr) -> bool {
+        self.failures.is_blocked(peer)
+    }
+
+    /// Checks a password login from `peer`.
+    ///
+    /// # Errors
+    /// A [`Refusal`], answered only after the refusal delay.
+    pub async fn login_password(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        password: Password,
+        protocol: Protocol,
+    ) -> Result<User, Refusal> {
+        if self.failures.is_blocked(peer) {
+            tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
+            tokio::time::sleep(self.refusal_delay).await;
+            return Err(Refusal::Blocked);
+        }
+        let result = self.users.authenticate(name, password, protocol).await;
+        self.settle(peer, name, protocol, result).await
+    }
+
+    /// Checks a public-key login from `peer` (the signature was verified by the SSH layer).
+    ///
+    /// # Errors
+    /// A [`Refusal`], answered only after the refusal delay.
+    pub async fn login_key(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        key_blob: &[u8],
+    ) -> Result<User, Refusal> {
+        if self.failures.is_blocked(peer) {
+            tracing::warn!(%peer, user = name, "login refused: address blocked");
+            tokio::time::sleep(self.refusal_delay).await;
+            return Err(Refusal::Blocked);
+        }
+        let result = self.users.authenticate_key(name, key_blob).await;
+        self.settle(peer, name, Protocol::Sftp, result).await
+    }
+
+    async fn settle(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        protocol: Protocol,
+        result: Result<User, AuthError>,
+    ) -> Result<User, Refusal> {
+        match result {
+            Ok(user) => {
+                self.failures.forgive(peer);
+                tracing::info!(%peer, user = name, %protocol, "login");
+                Ok(user)
+            }
+            Err(AuthError::Denied(denial)) => {
+                let blocked = self.failures.record(peer);
+                tracing::warn!(%peer, user = name, %protocol, reason = denial.as_str(), "login refused");
+                if blocked {
+                    tracing::warn!(%peer, "address blocked after repeated failed logins");
+                }
+                tokio::time::sleep(self.refusal_delay).await;
+                Err(Refusal::Denied(denial))
+            }
+            Err(AuthError::Store(e)) => {
+                tracing::error!(%peer, user = name, error = %e, "login failed: user store unavailable");
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
+    /// Opens a session for `user`, counted against the limits until the permit is dropped.
+    ///
+    /// # Errors
+    /// [`Refusal::TooManySessions`].
+    pub fn open_session(&self, user: &str) -> Result<SessionPermit, Refusal> {
+        self.sessions.acquire(user)
+    }
+}
