@@ -20,7 +20,14 @@ fn homes(env: &TestEnv) -> Vec<String> {
 async fn add_then_list_shows_the_user_and_its_home(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let out = env.cli(
-        &["user", "add", "alice", "--customer", "1234", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "alice",
+            "--customer",
+            "1234",
+            "--password-stdin",
+        ],
         Some("alice-password\n"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -31,25 +38,45 @@ async fn add_then_list_shows_the_user_and_its_home(backend: Backend) {
     let out = env.cli(&["user", "list"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = stdout(&out);
-    assert!(listing.contains("alice") && listing.contains("1234"), "{listing}");
+    assert!(
+        listing.contains("alice") && listing.contains("1234"),
+        "{listing}"
+    );
 
     let out = env.cli(&["user", "list", "--json"], None);
     let users: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(users[0]["name"], "alice");
     assert_eq!(users[0]["customer"], "1234");
-    assert_eq!(users[0]["protocols"], serde_json::json!(["ftp", "ftps", "sftp"]));
+    assert_eq!(
+        users[0]["protocols"],
+        serde_json::json!(["ftp", "ftps", "sftp"])
+    );
     assert!(users[0].get("password_hash").is_none());
     assert!(!stdout(&out).contains("argon2"));
 }
-on_both_backends!(add_then_list_shows_the_user_and_its_home, super::add_then_list_shows_the_user_and_its_home);
+on_both_backends!(
+    add_then_list_shows_the_user_and_its_home,
+    super::add_then_list_shows_the_user_and_its_home
+);
 
 #[tokio::test]
 async fn generated_password_is_printed_once_and_works() {
     let env = TestEnv::new(Backend::Sqlite).await;
     let out = env.cli(
         &[
-            "user", "add", "bob", "--customer", "77", "--generate-password", "--require-tls",
-            "--protocols", "ftps,sftp", "--format", "CSV", "--max-upload", "1000",
+            "user",
+            "add",
+            "bob",
+            "--customer",
+            "77",
+            "--generate-password",
+            "--require-tls",
+            "--protocols",
+            "ftps,sftp",
+            "--format",
+            "CSV",
+            "--max-upload",
+            "1000",
         ],
         None,
     );
@@ -88,20 +115,66 @@ async fn wrong_calls_exit_non_zero_and_write_nothing() {
         env.cli(&args, stdin)
     };
     // (name, extra flags, stdin, expected exit code, text the error must contain)
-    let cases: [(&str, &[&str], Option<&str>, i32, &str); 8] = [
-        ("../evil", &["--generate-password"], None, 2, "invalid user name"),
-        (".hidden", &["--generate-password"], None, 2, "invalid user name"),
-        ("carol", &["--password-stdin"], Some("short\n"), 2, "too short"),
+    type Case<'a> = (&'a str, &'a [&'a str], Option<&'a str>, i32, &'a str);
+    let cases: [Case; 8] = [
+        (
+            "../evil",
+            &["--generate-password"],
+            None,
+            2,
+            "invalid user name",
+        ),
+        (
+            ".hidden",
+            &["--generate-password"],
+            None,
+            2,
+            "invalid user name",
+        ),
+        (
+            "carol",
+            &["--password-stdin"],
+            Some("short\n"),
+            2,
+            "too short",
+        ),
         ("carol", &["--password-stdin"], Some(""), 2, "no password"),
         ("carol", &[], None, 2, "--password-stdin"),
-        ("carol", &["--generate-password", "--protocols", "ftp,scp"], None, 2, "invalid protocol"),
-        ("carol", &["--generate-password", "--format", "pdf"], None, 2, "invalid format"),
-        ("carol", &["--password-stdin", "--generate-password"], None, 2, "cannot be used with"),
+        (
+            "carol",
+            &["--generate-password", "--protocols", "ftp,scp"],
+            None,
+            2,
+            "invalid protocol",
+        ),
+        (
+            "carol",
+            &["--generate-password", "--format", "pdf"],
+            None,
+            2,
+            "invalid format",
+        ),
+        (
+            "carol",
+            &["--password-stdin", "--generate-password"],
+            None,
+            2,
+            "cannot be used with",
+        ),
     ];
     for (name, extra, stdin, code, text) in cases {
         let out = add(name, extra, stdin);
-        assert_eq!(out.status.code(), Some(code), "{name} {extra:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(text), "{name} {extra:?}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name} {extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(text),
+            "{name} {extra:?}: {}",
+            stderr(&out)
+        );
     }
     assert!(homes(&env).is_empty(), "{:?}", homes(&env));
     let out = env.cli(&["user", "list", "--json"], None);
@@ -136,27 +209,48 @@ async fn passwd_disable_enable_keys_and_remove() {
         Some("first-password\n"),
     );
     assert!(out.status.success());
-    let out = env.cli(&["user", "passwd", "dan", "--password-stdin"], Some("second-password\n"));
+    let out = env.cli(
+        &["user", "passwd", "dan", "--password-stdin"],
+        Some("second-password\n"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let store = env.store().await;
     use freightdrop::users::{Password, Protocol};
-    assert!(store.authenticate("dan", Password::new("first-password"), Protocol::Ftp).await.is_err());
-    store.authenticate("dan", Password::new("second-password"), Protocol::Ftp).await.unwrap();
+    assert!(store
+        .authenticate("dan", Password::new("first-password"), Protocol::Ftp)
+        .await
+        .is_err());
+    store
+        .authenticate("dan", Password::new("second-password"), Protocol::Ftp)
+        .await
+        .unwrap();
 
     assert!(env.cli(&["user", "disable", "dan"], None).status.success());
-    assert!(store.authenticate("dan", Password::new("second-password"), Protocol::Ftp).await.is_err());
+    assert!(store
+        .authenticate("dan", Password::new("second-password"), Protocol::Ftp)
+        .await
+        .is_err());
     assert!(env.cli(&["user", "enable", "dan"], None).status.success());
-    store.authenticate("dan", Password::new("second-password"), Protocol::Ftp).await.unwrap();
+    store
+        .authenticate("dan", Password::new("second-password"), Protocol::Ftp)
+        .await
+        .unwrap();
 
     let key_file = env.dir.path().join("dan.pub");
     std::fs::write(&key_file, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKzTs/vll4hWUms0+zrEAFEYkLCAumkTGriSiS3SD9CI dan@laptop\n").unwrap();
-    let out = env.cli(&["user", "key", "add", "dan", key_file.to_str().unwrap()], None);
+    let out = env.cli(
+        &["user", "key", "add", "dan", key_file.to_str().unwrap()],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let fingerprint = "SHA256:MJxKP0iAxtYrWEdWjRa61Zm3ZNyDUsKcI38V0NPxp5Y";
     assert!(stdout(&env.cli(&["user", "show", "dan"], None)).contains(fingerprint));
     let bad_key = env.dir.path().join("bad.pub");
     std::fs::write(&bad_key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
-    let out = env.cli(&["user", "key", "add", "dan", bad_key.to_str().unwrap()], None);
+    let out = env.cli(
+        &["user", "key", "add", "dan", bad_key.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("private key"));
     let out = env.cli(&["user", "key", "remove", "dan", fingerprint], None);
@@ -166,7 +260,17 @@ async fn passwd_disable_enable_keys_and_remove() {
     let out = env.cli(&["user", "remove", "dan", "--keep-files"], None);
     assert!(out.status.success());
     assert!(env.home("dan").join("orders.csv").is_file());
-    let out = env.cli(&["user", "add", "dan", "--customer", "9", "--generate-password"], None);
+    let out = env.cli(
+        &[
+            "user",
+            "add",
+            "dan",
+            "--customer",
+            "9",
+            "--generate-password",
+        ],
+        None,
+    );
     assert!(out.status.success());
     let out = env.cli(&["user", "remove", "dan"], None);
     assert!(out.status.success());
@@ -183,11 +287,19 @@ fn configuration_sources_and_precedence() {
     )
     .unwrap();
     let config = file.to_str().unwrap();
-    let out = run_cli(&["check-config"], None, &[("FREIGHTDROP_CONFIG", config)], dir.path());
+    let out = run_cli(
+        &["check-config"],
+        None,
+        &[("FREIGHTDROP_CONFIG", config)],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("data_dir = from-file"), "{text}");
-    assert!(text.contains("database_url = sqlite://from-file/freightdrop.db"), "{text}");
+    assert!(
+        text.contains("database_url = sqlite://from-file/freightdrop.db"),
+        "{text}"
+    );
     assert!(text.contains("idle_timeout = 30"));
     assert!(text.contains("ftp_addr = 127.0.0.1:2121"));
 
@@ -195,7 +307,11 @@ fn configuration_sources_and_precedence() {
     let out = run_cli(
         &["check-config", "--idle-timeout", "7"],
         None,
-        &[("FREIGHTDROP_CONFIG", config), ("FREIGHTDROP_IDLE_TIMEOUT", "9"), ("FREIGHTDROP_DATA_DIR", "from-env")],
+        &[
+            ("FREIGHTDROP_CONFIG", config),
+            ("FREIGHTDROP_IDLE_TIMEOUT", "9"),
+            ("FREIGHTDROP_DATA_DIR", "from-env"),
+        ],
         dir.path(),
     );
     let text = stdout(&out);
@@ -203,7 +319,12 @@ fn configuration_sources_and_precedence() {
     assert!(text.contains("data_dir = from-env"), "{text}");
 
     // store flags work after the subcommand too, so `user add` and `serve` agree
-    let out = run_cli(&["user", "list", "--data-dir", "elsewhere"], None, &[], dir.path());
+    let out = run_cli(
+        &["user", "list", "--data-dir", "elsewhere"],
+        None,
+        &[],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("elsewhere/freightdrop.db").is_file());
 }
@@ -211,10 +332,19 @@ fn configuration_sources_and_precedence() {
 #[test]
 fn bad_configuration_values_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 6] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 6] = [
         (&["--ftp-addr", "nowhere"], &[], "--ftp-addr"),
-        (&[], &[("FREIGHTDROP_PASSIVE_PORTS", "9-1")], "--passive-ports"),
-        (&[], &[("FREIGHTDROP_IDLE_TIMEOUT", "soon")], "--idle-timeout"),
+        (
+            &[],
+            &[("FREIGHTDROP_PASSIVE_PORTS", "9-1")],
+            "--passive-ports",
+        ),
+        (
+            &[],
+            &[("FREIGHTDROP_IDLE_TIMEOUT", "soon")],
+            "--idle-timeout",
+        ),
         (&["--log-format", "xml"], &[], "--log-format"),
         (&["--tls-cert", "/c.pem"], &[], "--tls-key"),
         (&["--config", "/nonexistent.toml"], &[], "/nonexistent.toml"),
@@ -224,11 +354,20 @@ fn bad_configuration_values_exit_2_naming_the_key() {
         all.extend_from_slice(args);
         let out = run_cli(&all, None, env, dir.path());
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
-        assert!(stderr(&out).contains(key), "{args:?} {env:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(key),
+            "{args:?} {env:?}: {}",
+            stderr(&out)
+        );
     }
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "idle_timeout = \"soon\"\n").unwrap();
-    let out = run_cli(&["check-config", "--config", file.to_str().unwrap()], None, &[], dir.path());
+    let out = run_cli(
+        &["check-config", "--config", file.to_str().unwrap()],
+        None,
+        &[],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("idle_timeout"), "{}", stderr(&out));
 }

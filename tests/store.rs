@@ -5,11 +5,11 @@ mod common;
 
 use common::{Backend, TestEnv};
 use freightdrop::users::{
-    AuthError, Denial, NewUser, Password, Protocol, ProtocolSet, PublicKey, UserChanges,
-    UserError,
+    AuthError, Denial, NewUser, Password, Protocol, ProtocolSet, PublicKey, UserChanges, UserError,
 };
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKzTs/vll4hWUms0+zrEAFEYkLCAumkTGriSiS3SD9CI test@example";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKzTs/vll4hWUms0+zrEAFEYkLCAumkTGriSiS3SD9CI test@example";
 const KEY_FINGERPRINT: &str = "SHA256:MJxKP0iAxtYrWEdWjRa61Zm3ZNyDUsKcI38V0NPxp5Y";
 
 fn new_user(name: &str, password: &str) -> NewUser {
@@ -35,7 +35,10 @@ fn denial(result: Result<freightdrop::users::User, AuthError>) -> Denial {
 async fn add_get_list_and_the_home_tree(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    let user = store.add(new_user("alice", "alice-password")).await.unwrap();
+    let user = store
+        .add(new_user("alice", "alice-password"))
+        .await
+        .unwrap();
     assert_eq!(user.name, "alice");
     assert_eq!(user.customer, "1234");
     assert!(user.enabled);
@@ -44,7 +47,13 @@ async fn add_get_list_and_the_home_tree(backend: Backend) {
         assert!(env.home("alice").join(folder).is_dir(), "{folder}");
     }
     store.add(new_user("bob", "bob-password")).await.unwrap();
-    let names: Vec<String> = store.list().await.unwrap().into_iter().map(|u| u.name).collect();
+    let names: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
     assert_eq!(names, ["alice", "bob"]);
     assert!(matches!(
         store.add(new_user("alice", "another-one")).await,
@@ -52,7 +61,10 @@ async fn add_get_list_and_the_home_tree(backend: Backend) {
     ));
     assert!(store.get("carol").await.unwrap().is_none());
 }
-on_both_backends!(add_get_list_and_the_home_tree, super::add_get_list_and_the_home_tree);
+on_both_backends!(
+    add_get_list_and_the_home_tree,
+    super::add_get_list_and_the_home_tree
+);
 
 async fn refused_values_leave_nothing_behind(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -82,7 +94,10 @@ async fn refused_values_leave_nothing_behind(backend: Backend) {
     let leftovers = std::fs::read_dir(&homes).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftovers, 0);
 }
-on_both_backends!(refused_values_leave_nothing_behind, super::refused_values_leave_nothing_behind);
+on_both_backends!(
+    refused_values_leave_nothing_behind,
+    super::refused_values_leave_nothing_behind
+);
 
 async fn a_home_that_cannot_be_made_leaves_no_row(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -96,28 +111,47 @@ async fn a_home_that_cannot_be_made_leaves_no_row(backend: Backend) {
     ));
     assert!(store.get("dave").await.unwrap().is_none());
 }
-on_both_backends!(a_home_that_cannot_be_made_leaves_no_row, super::a_home_that_cannot_be_made_leaves_no_row);
+on_both_backends!(
+    a_home_that_cannot_be_made_leaves_no_row,
+    super::a_home_that_cannot_be_made_leaves_no_row
+);
 
 async fn login_rules(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    store.add(new_user("alice", "alice-password")).await.unwrap();
+    store
+        .add(new_user("alice", "alice-password"))
+        .await
+        .unwrap();
     let ok = store
         .authenticate("alice", Password::new("alice-password"), Protocol::Ftp)
         .await
         .unwrap();
     assert_eq!(ok.customer, "1234");
-    assert!(store.require("alice").await.unwrap().last_login_at.is_some());
+    assert!(store
+        .require("alice")
+        .await
+        .unwrap()
+        .last_login_at
+        .is_some());
 
-    let wrong = store.authenticate("alice", Password::new("nope-nope"), Protocol::Ftp).await;
+    let wrong = store
+        .authenticate("alice", Password::new("nope-nope"), Protocol::Ftp)
+        .await;
     assert_eq!(denial(wrong), Denial::BadCredentials);
-    let unknown = store.authenticate("nobody", Password::new("alice-password"), Protocol::Ftp).await;
+    let unknown = store
+        .authenticate("nobody", Password::new("alice-password"), Protocol::Ftp)
+        .await;
     assert_eq!(denial(unknown), Denial::UnknownUser);
-    let odd = store.authenticate("../alice", Password::new("x"), Protocol::Ftp).await;
+    let odd = store
+        .authenticate("../alice", Password::new("x"), Protocol::Ftp)
+        .await;
     assert_eq!(denial(odd), Denial::UnknownUser);
 
     store.set_enabled("alice", false).await.unwrap();
-    let disabled = store.authenticate("alice", Password::new("alice-password"), Protocol::Sftp).await;
+    let disabled = store
+        .authenticate("alice", Password::new("alice-password"), Protocol::Sftp)
+        .await;
     assert_eq!(denial(disabled), Denial::Disabled);
     store.set_enabled("alice", true).await.unwrap();
 
@@ -132,7 +166,9 @@ async fn login_rules(backend: Backend) {
         )
         .await
         .unwrap();
-    let plain = store.authenticate("alice", Password::new("alice-password"), Protocol::Ftp).await;
+    let plain = store
+        .authenticate("alice", Password::new("alice-password"), Protocol::Ftp)
+        .await;
     assert_eq!(denial(plain), Denial::ProtocolNotAllowed);
     store
         .authenticate("alice", Password::new("alice-password"), Protocol::Ftps)
@@ -149,11 +185,18 @@ async fn login_rules(backend: Backend) {
         )
         .await
         .unwrap();
-    let cleartext = store.authenticate("alice", Password::new("alice-password"), Protocol::Ftp).await;
+    let cleartext = store
+        .authenticate("alice", Password::new("alice-password"), Protocol::Ftp)
+        .await;
     assert_eq!(denial(cleartext), Denial::TlsRequired);
 
-    store.set_password("alice", Password::new("a-new-password")).await.unwrap();
-    let old = store.authenticate("alice", Password::new("alice-password"), Protocol::Sftp).await;
+    store
+        .set_password("alice", Password::new("a-new-password"))
+        .await
+        .unwrap();
+    let old = store
+        .authenticate("alice", Password::new("alice-password"), Protocol::Sftp)
+        .await;
     assert_eq!(denial(old), Denial::BadCredentials);
     store
         .authenticate("alice", Password::new("a-new-password"), Protocol::Sftp)
@@ -165,10 +208,16 @@ on_both_backends!(login_rules, super::login_rules);
 async fn keys_update_and_remove(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    store.add(new_user("alice", "alice-password")).await.unwrap();
+    store
+        .add(new_user("alice", "alice-password"))
+        .await
+        .unwrap();
     let key = PublicKey::parse(KEY).unwrap();
     assert_eq!(store.add_key("alice", &key).await.unwrap(), KEY_FINGERPRINT);
-    assert!(matches!(store.add_key("alice", &key).await, Err(UserError::KeyExists { .. })));
+    assert!(matches!(
+        store.add_key("alice", &key).await,
+        Err(UserError::KeyExists { .. })
+    ));
     store.authenticate_key("alice", key.blob()).await.unwrap();
     let user = store.require("alice").await.unwrap();
     assert_eq!(user.keys.len(), 1);
@@ -203,11 +252,17 @@ async fn keys_update_and_remove(backend: Backend) {
     assert!(store.get("alice").await.unwrap().is_none());
     assert!(env.home("alice").join("order.csv").is_file(), "kept files");
     // Re-adding reuses the kept home; the old key does not come back.
-    let again = store.add(new_user("alice", "alice-password")).await.unwrap();
+    let again = store
+        .add(new_user("alice", "alice-password"))
+        .await
+        .unwrap();
     assert!(again.keys.is_empty());
     assert!(env.home("alice").join("order.csv").is_file());
     store.remove("alice", false).await.unwrap();
     assert!(!env.home("alice").exists());
-    assert!(matches!(store.remove("alice", false).await, Err(UserError::NotFound(_))));
+    assert!(matches!(
+        store.remove("alice", false).await,
+        Err(UserError::NotFound(_))
+    ));
 }
 on_both_backends!(keys_update_and_remove, super::keys_update_and_remove);

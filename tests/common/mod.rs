@@ -67,7 +67,10 @@ impl TestEnv {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("data/freightdrop.db").display()),
+            Backend::Sqlite => format!(
+                "sqlite://{}",
+                dir.path().join("data/freightdrop.db").display()
+            ),
             Backend::Postgres => fresh_postgres_database().await,
         };
         Self { dir, database_url }
@@ -92,9 +95,15 @@ impl TestEnv {
             args,
             stdin,
             &[
-                ("FREIGHTDROP_DATA_DIR", self.data_dir().to_str().unwrap_or_default()),
+                (
+                    "FREIGHTDROP_DATA_DIR",
+                    self.data_dir().to_str().unwrap_or_default(),
+                ),
                 ("FREIGHTDROP_DATABASE_URL", &self.database_url),
-                ("FREIGHTDROP_CERTS_DIR", self.dir.path().join("certs").to_str().unwrap_or_default()),
+                (
+                    "FREIGHTDROP_CERTS_DIR",
+                    self.dir.path().join("certs").to_str().unwrap_or_default(),
+                ),
             ],
             self.dir.path(),
         )
@@ -108,7 +117,11 @@ pub fn run_cli(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)], cwd: &P
     command
         .args(args)
         .current_dir(cwd)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (key, _) in std::env::vars() {
