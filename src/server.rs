@@ -10,18 +10,25 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::arrivals::{Arrival, Arrivals};
 use crate::config::Config;
 use crate::db::Db;
+use crate::gate::Gate;
 use crate::home::HomeTree;
 use crate::users::UserStore;
 
-/// What every frontend is built on: the configuration, the user store and the shutdown signal.
+/// What every frontend is built on: the configuration, the user store, the login gate, the
+/// inbox's arrival channel and the shutdown signal.
 #[derive(Debug, Clone)]
 pub struct Core {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The partner accounts and their homes.
     pub users: UserStore,
+    /// Logins, blocking and session limits, shared by every frontend.
+    pub gate: Gate,
+    /// Where frontends report files complete in an inbox.
+    pub arrivals: Arrivals,
     /// Cancelled when the server stops accepting work.
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for them.
@@ -58,9 +65,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tree = HomeTree::new(config.homes_dir());
     std::fs::create_dir_all(tree.dir())
         .with_context(|| format!("creating {}", tree.dir().display()))?;
+    let users = UserStore::new(db.clone(), tree);
+    let gate = Gate::new(
+        users.clone(),
+        config.login_policy,
+        config.max_sessions,
+        config.max_sessions_per_user,
+    );
+    let (arrivals, arrived) = Arrivals::channel();
     let core = Core {
         config: Arc::new(config),
-        users: UserStore::new(db.clone(), tree),
+        users,
+        gate,
+        arrivals,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
     };
@@ -71,6 +88,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cert = %cert.display(),
         "freightdrop starting"
     );
+    let inbox = tokio::spawn(log_arrivals(arrived));
+
+    // frontends start here
+    announce("ready", None);
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new sessions; waiting for running transfers");
@@ -85,9 +106,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "grace period over; closing the sessions still running"
         );
     }
+    inbox.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells whoever started the server (an operator, a test, a supervisor) on standard output
+/// where a frontend listens, and when all are up, in a fixed form:
+/// `freightdrop: ftp listening on 127.0.0.1:2121` and `freightdrop: ready`.
+pub fn announce(what: &str, addr: Option<SocketAddr>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = match addr {
+        Some(addr) => writeln!(out, "freightdrop: {what} listening on {addr}"),
+        None => writeln!(out, "freightdrop: {what}"),
+    };
+    let _ = out.flush();
+}
+
+/// Until the inbox processor is plugged in, arrivals are logged so nothing goes unnoticed.
+async fn log_arrivals(mut arrived: tokio::sync::mpsc::UnboundedReceiver<Arrival>) {
+    while let Some(arrival) = arrived.recv().await {
+        tracing::info!(user = %arrival.user, file = %arrival.name, protocol = %arrival.protocol, "file arrived in inbox");
+    }
 }
 
 async fn wait_for_signal() {

@@ -79,6 +79,20 @@ impl Home {
         Ok(real)
     }
 
+    /// A hidden temporary name beside `real` (same folder, so the final rename is atomic) for
+    /// writing an upload before it is complete: `.<name>.<random>.part`. Hidden and ending in
+    /// `.part`, it is never taken for an inbox file.
+    pub fn partial_path(real: &Path) -> PathBuf {
+        use rand::Rng;
+        let name = real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let short: String = name.chars().take(100).collect();
+        let tag: u64 = rand::thread_rng().gen();
+        real.with_file_name(format!(".{short}.{tag:016x}.part"))
+    }
+
     /// Resolves `wire` against `cwd` and returns both the virtual and the real path.
     ///
     /// # Errors

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod server;
+
 use freightdrop::db::Db;
 use freightdrop::home::HomeTree;
 use freightdrop::users::UserStore;

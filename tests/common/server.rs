@@ -1,0 +1,181 @@
+//! A real `freightdrop serve` process for a test: its own data dir and database, every listener
+//! on 127.0.0.1 with a port the OS picks, read back from the `listening` lines it prints.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Backend, TestEnv};
+
+/// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct TestServer {
+    pub env: TestEnv,
+    child: Option<Child>,
+    addrs: HashMap<String, SocketAddr>,
+    stderr_path: std::path::PathBuf,
+}
+
+impl TestServer {
+    /// Starts a server on `backend` with `extra` flags added to `serve`.
+    pub async fn start(backend: Backend, extra: &[&str]) -> Self {
+        let env = TestEnv::new(backend).await;
+        Self::start_in(env, extra)
+    }
+
+    /// Starts a server on an existing env (e.g. to restart on the same data dir).
+    pub fn start_in(env: TestEnv, extra: &[&str]) -> Self {
+        let stderr_path = env.dir.path().join(format!("server-{}.log", super::unique()));
+        let stderr_file = std::fs::File::create(&stderr_path).expect("server log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_freightdrop"));
+        command
+            .arg("serve")
+            .args([
+                "--ftp-addr",
+                "127.0.0.1:0",
+                "--sftp-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--passive-ports",
+                "40000-49999",
+                "--login-block",
+                "60",
+                "--shutdown-grace",
+                "5",
+            ])
+            .args(extra)
+            .env("FREIGHTDROP_DATA_DIR", env.data_dir())
+            .env("FREIGHTDROP_DATABASE_URL", &env.database_url)
+            .env("FREIGHTDROP_CERTS_DIR", env.dir.path().join("certs"))
+            .env("RUST_LOG", "info,freightdrop=debug")
+            .current_dir(env.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_file);
+        let mut child = command.spawn().expect("start freightdrop serve");
+        let stdout = child.stdout.take().expect("stdout pipe");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line == "freightdrop: ready" => break,
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("freightdrop: ") {
+                        if let Some((what, addr)) = rest.split_once(" listening on ") {
+                            addrs.insert(what.to_string(), addr.parse().expect("listen address"));
+                        }
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!("freightdrop serve did not get ready:\n{log}");
+                }
+            }
+        }
+        Self {
+            env,
+            child: Some(child),
+            addrs,
+            stderr_path,
+        }
+    }
+
+    /// Where the frontend `what` (`ftp`, `sftp`, `http`) listens.
+    pub fn addr(&self, what: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(what)
+            .unwrap_or_else(|| panic!("no {what} listener; have {:?}", self.addrs))
+    }
+
+    /// The port of frontend `what`.
+    pub fn port(&self, what: &str) -> u16 {
+        self.addr(what).port()
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Adds a user through the CLI on the same store; returns nothing, panics on failure.
+    pub fn add_user(&self, name: &str, password: &str, extra: &[&str]) {
+        let mut args = vec!["user", "add", name, "--customer", "1234", "--password-stdin"];
+        args.extend_from_slice(extra);
+        let out = self.env.cli(&args, Some(&format!("{password}\n")));
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            super::stderr(&out)
+        );
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the process to exit; returns its exit code.
+    pub fn stop(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server and hands back its env, to start another on the same data.
+    pub fn into_env(mut self) -> TestEnv {
+        self.stop(Duration::from_secs(10));
+        let env = std::mem::replace(
+            &mut self.env,
+            TestEnv {
+                dir: tempfile::tempdir().expect("temp dir"),
+                database_url: String::new(),
+            },
+        );
+        env
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(10));
+    }
+}
+
+/// Waits until `check` is true, polling, up to `within`; panics with `what` otherwise.
+pub fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
