@@ -1,0 +1,403 @@
+//! Workbook extents: checks, before calamine reads a workbook, that the sizes the file declares
+//! stay within what an order sheet needs.
+//!
+//! calamine trusts counts and cell positions found in the file: it reserves memory for the
+//! declared number of shared strings (xlsx) and the declared dimensions (xls), and it builds a
+//! dense grid from the first to the last used cell (xls, ods). A small hostile or damaged file
+//! can thus ask for tens of gigabytes, and a failed allocation aborts the whole process, which no
+//! `catch_unwind` stops. This module reads only the containers' bookkeeping (the xls record
+//! stream, the zip entries of xlsx and ods) and refuses such files before calamine sees them.
+//! The limits are ours and generous for order sheets; xlsx cells are streamed sparsely by the
+//! caller, so only its shared-string count needs checking here.
+
+use std::io::{BufReader, Cursor, Read};
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// The most cells a sheet's grid may span, empty ones included (ours): about 160 MB of cells.
+pub(crate) const MAX_GRID_CELLS: u64 = 5_000_000;
+
+/// The most shared strings an xlsx may declare (ours).
+const MAX_SHARED_STRINGS: u64 = 5_000_000;
+
+/// calamine's own caps on OpenDocument repeats.
+const ODS_MAX_ROWS: u64 = 1_048_576;
+const ODS_MAX_COLUMNS: u64 = 16_384;
+
+fn too_big(cells: u64) -> String {
+    format!(
+        "the sheet spans {cells} cells, more than the {MAX_GRID_CELLS} this server reads; \
+         remove stray cells far below or right of the data"
+    )
+}
+
+/// Checks an `.xls` workbook's declared dimensions and cell spread.
+///
+/// # Errors
+///
+/// The reason, in plain words, when a sheet is too large or the file is not a workbook.
+pub(crate) fn check_xls(bytes: &[u8]) -> Result<(), String> {
+    let damaged = |_| "not a readable .xls workbook (damaged or another format)".to_owned();
+    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(damaged)?;
+    let name = ["/Workbook", "/Book"]
+        .into_iter()
+        .find(|name| file.is_stream(name))
+        .ok_or_else(|| "not a readable .xls workbook (no workbook stream)".to_owned())?;
+    let mut stream = Vec::new();
+    file.open_stream(name)
+        .map_err(damaged)?
+        .take(bytes.len() as u64)
+        .read_to_end(&mut stream)
+        .map_err(damaged)?;
+    // The globals substream lists where each sheet's substream starts (BoundSheet8 records).
+    let mut sheets = Vec::new();
+    for (typ, data) in Records(&stream) {
+        match typ {
+            0x0085 => {
+                if let Some(pos) = data.get(..4) {
+                    sheets.push(u32::from_le_bytes([pos[0], pos[1], pos[2], pos[3]]) as usize);
+                }
+            }
+            0x000A => break,
+            _ => {}
+        }
+    }
+    for pos in sheets {
+        let Some(sheet) = stream.get(pos..) else {
+            continue;
+        };
+        check_xls_sheet(sheet)?;
+    }
+    Ok(())
+}
+
+/// One sheet substream, mirroring how calamine walks it.
+fn check_xls_sheet(stream: &[u8]) -> Result<(), String> {
+    let mut spread = Spread::default();
+    let mut seen_bof = false;
+    let mut depth = 0usize;
+    for (typ, data) in Records(stream) {
+        if depth > 0 {
+            match typ {
+                0x0809 => depth += 1,
+                0x000A => depth -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let row = u16_at(data, 0).map(u64::from);
+        let col = u16_at(data, 2).map(u64::from);
+        match typ {
+            0x0809 if seen_bof => depth += 1,
+            0x0809 => seen_bof = true,
+            0x000A => break,
+            // Dimensions: calamine reserves room for the whole declared area.
+            0x0200 => {
+                let cells = xls_dimensions(data)?;
+                if cells > MAX_GRID_CELLS {
+                    return Err(too_big(cells));
+                }
+            }
+            // Number, Label, RString, BoolErr, Rk, LabelSst, Formula: one cell each.
+            0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
+                if let (Some(row), Some(col)) = (row, col) {
+                    spread.add(row, col);
+                }
+            }
+            // MulRk: a run of cells in one row, last column at the end.
+            0x00BD => {
+                let last = data.len().checked_sub(2).and_then(|at| u16_at(data, at));
+                if let (Some(row), Some(first), Some(last)) = (row, col, last) {
+                    spread.add(row, first);
+                    spread.add(row, u64::from(last));
+                }
+            }
+            _ => {}
+        }
+    }
+    let cells = spread.cells();
+    if cells > MAX_GRID_CELLS {
+        return Err(too_big(cells));
+    }
+    Ok(())
+}
+
+/// The cells calamine reserves for a Dimensions record, or an error where its arithmetic would
+/// wrap around.
+fn xls_dimensions(data: &[u8]) -> Result<u64, String> {
+    let (rf, rl, cf, cl) = match data.len() {
+        10 => (
+            u16_at(data, 0).map(u32::from),
+            u16_at(data, 2).map(u32::from),
+            u16_at(data, 4).map(u32::from),
+            u16_at(data, 6).map(u32::from),
+        ),
+        14 | 16 => (
+            u32_at(data, 0),
+            u32_at(data, 4),
+            u16_at(data, 8).map(u32::from),
+            u16_at(data, 10).map(u32::from),
+        ),
+        _ => return Ok(0),
+    };
+    let (Some(rf), Some(rl), Some(mut cf), Some(cl)) = (rf, rl, cf, cl) else {
+        return Ok(0);
+    };
+    if cf > 0xFF || cl < cf {
+        cf = 0;
+    }
+    if rl < 1 || cl < 1 {
+        return Ok(1);
+    }
+    let damaged = || "the workbook's sheet dimensions are damaged".to_owned();
+    let rows = (rl - 1).checked_sub(rf).ok_or_else(damaged)?;
+    let cols = (cl - 1).checked_sub(cf).ok_or_else(damaged)?;
+    Ok((u64::from(rows) + 1) * (u64::from(cols) + 1))
+}
+
+/// Checks an `.xlsx` workbook's declared shared-string count.
+///
+/// # Errors
+///
+/// The reason, in plain words, when the count is beyond reason. A file that is not a zip is left
+/// to calamine to report.
+pub(crate) fn check_xlsx(bytes: &[u8]) -> Result<(), String> {
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    for index in 0..zip.len() {
+        let Ok(entry) = zip.by_index(index) else {
+            continue;
+        };
+        let is_xml = entry
+            .name()
+            .is_ok_and(|name| name.to_ascii_lowercase().ends_with(".xml"));
+        if !is_xml {
+            continue;
+        }
+        let mut reader = Reader::from_reader(BufReader::new(entry.take(64 * 1024)));
+        let mut buf = Vec::new();
+        // Only the first element matters: the shared-string table is `<sst uniqueCount="n">`.
+        loop {
+            buf.clear();
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(e) | Event::Empty(e)) => {
+                    if e.local_name().as_ref() == "sst" {
+                        let count = attribute(&e, "uniqueCount")
+                            .and_then(|n| n.trim().parse::<u64>().ok())
+                            .unwrap_or(0);
+                        if count > MAX_SHARED_STRINGS {
+                            return Err(format!(
+                                "the workbook declares {count} shared strings, more than the \
+                                 {MAX_SHARED_STRINGS} this server reads"
+                            ));
+                        }
+                    }
+                    break;
+                }
+                Ok(Event::Eof) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks an `.ods` workbook: the grid calamine builds for each table from its rows, cells and
+/// their repeat counts.
+///
+/// # Errors
+///
+/// The reason, in plain words, when a table is too large. A file that is not a zip, or content
+/// that is not XML, is left to calamine to report.
+pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let Ok(content) = zip.by_name("content.xml") else {
+        return Ok(());
+    };
+    let mut reader = Reader::from_reader(BufReader::new(content));
+    let mut buf = Vec::new();
+    let mut table = OdsTable::default();
+    let mut row: Option<OdsRow> = None;
+    // Depth inside a cell element, whose content is skipped.
+    let mut cell_depth = 0usize;
+    // The repeat count of the cell whose content is being skipped.
+    let mut cell: Option<u64> = None;
+    let mut stored = 0u64;
+    loop {
+        buf.clear();
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(event) => event,
+        };
+        if cell_depth > 0 {
+            match event {
+                Event::Start(_) => cell_depth += 1,
+                Event::End(_) => {
+                    cell_depth -= 1;
+                    if cell_depth == 0 {
+                        if let (Some(repeats), Some(row)) = (cell.take(), row.as_mut()) {
+                            row.cell(repeats, true);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let is_start = matches!(event, Event::Start(_));
+        match event {
+            Event::Start(e) | Event::Empty(e)
+                if matches!(e.local_name().as_ref(), "table-cell" | "covered-table-cell") =>
+            {
+                let repeats = attribute(&e, "table:number-columns-repeated")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .unwrap_or(1);
+                let valued = attribute(&e, "office:value-type").is_some()
+                    || attribute(&e, "table:formula").is_some();
+                // A cell with content (text, annotations) counts as valued: a safe overestimate.
+                if is_start {
+                    cell_depth = 1;
+                    cell = Some(repeats);
+                } else if let Some(row) = row.as_mut() {
+                    row.cell(repeats, valued);
+                }
+            }
+            Event::Start(e) if e.local_name().as_ref() == "table-row" => {
+                let repeats = attribute(&e, "table:number-rows-repeated")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .unwrap_or(1);
+                row = Some(OdsRow {
+                    repeats,
+                    ..OdsRow::default()
+                });
+            }
+            Event::End(e) if e.local_name().as_ref() == "table-row" => {
+                if let Some(done) = row.take() {
+                    stored = stored.saturating_add(done.pushed);
+                    table.row(done.repeats, done.pushed);
+                    let cells = stored.max(table.cells());
+                    if cells > MAX_GRID_CELLS {
+                        return Err(too_big(cells));
+                    }
+                }
+            }
+            Event::Start(e) if e.local_name().as_ref() == "table" => table = OdsTable::default(),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One OpenDocument row as calamine stores it: empty cells count only before a valued one.
+#[derive(Debug, Default)]
+struct OdsRow {
+    repeats: u64,
+    pushed: u64,
+    pending_empty: u64,
+}
+
+impl OdsRow {
+    fn cell(&mut self, repeats: u64, valued: bool) {
+        if valued {
+            self.pushed = self
+                .pushed
+                .saturating_add(self.pending_empty)
+                .saturating_add(repeats)
+                .min(ODS_MAX_COLUMNS);
+            self.pending_empty = 0;
+        } else {
+            self.pending_empty = self.pending_empty.saturating_add(repeats);
+        }
+    }
+}
+
+/// The grid calamine expands one OpenDocument table to: from the first to the last non-empty
+/// row, repeats included, times the widest row.
+#[derive(Debug, Default)]
+struct OdsTable {
+    rows: u64,
+    seen: bool,
+    expanded: u64,
+    pending_rows: u64,
+    width: u64,
+}
+
+impl OdsTable {
+    fn row(&mut self, repeats: u64, pushed: u64) {
+        let repeats = repeats.min(ODS_MAX_ROWS.saturating_sub(self.rows));
+        self.rows = self.rows.saturating_add(repeats);
+        if pushed > 0 {
+            self.expanded = self
+                .expanded
+                .saturating_add(self.pending_rows)
+                .saturating_add(repeats);
+            self.pending_rows = 0;
+            self.seen = true;
+            self.width = self.width.max(pushed);
+        } else if self.seen {
+            self.pending_rows = self.pending_rows.saturating_add(repeats);
+        }
+    }
+
+    fn cells(&self) -> u64 {
+        self.expanded.saturating_mul(self.width)
+    }
+}
+
+/// The span of cell positions seen.
+#[derive(Debug, Default)]
+struct Spread {
+    bounds: Option<(u64, u64, u64, u64)>,
+}
+
+impl Spread {
+    fn add(&mut self, row: u64, col: u64) {
+        self.bounds = Some(match self.bounds {
+            None => (row, row, col, col),
+            Some((r0, r1, c0, c1)) => (r0.min(row), r1.max(row), c0.min(col), c1.max(col)),
+        });
+    }
+
+    fn cells(&self) -> u64 {
+        self.bounds.map_or(0, |(r0, r1, c0, c1)| {
+            (r1 - r0 + 1).saturating_mul(c1 - c0 + 1)
+        })
+    }
+}
+
+/// BIFF records: (type, data), stopping at the first incomplete one.
+struct Records<'a>(&'a [u8]);
+
+impl<'a> Iterator for Records<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let typ = u16_at(self.0, 0)?;
+        let len = usize::from(u16_at(self.0, 2)?);
+        let data = self.0.get(4..4 + len)?;
+        self.0 = self.0.get(4 + len..)?;
+        Some((typ, data))
+    }
+}
+
+fn u16_at(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at + 2)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    let b = data.get(at..at + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The value of an attribute by its full name, as text.
+fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .map(|a| a.value.into_owned())
+}

@@ -1,0 +1,361 @@
+//! Validation shared by every format: checks each record's values, enforces the required fields,
+//! groups records into shipments (same `shipmentID`) and shipments into orders (same
+//! `customerID` and `orderReference`), and finds rows that contradict each other.
+//!
+//! This module owns the rules of formats.md that span more than one value. It never sees bytes
+//! or file syntax: the format parsers hand it [`Record`]s one at a time, so memory follows the
+//! model being built, not the file.
+
+use std::collections::HashMap;
+
+use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
+use super::field::{AddressPart, Field, Level};
+use super::problem::{Findings, Location, Problem, Rejected};
+use super::record::{GoodsRecord, Kind, RawField, Record};
+use super::value::{self, Value};
+use super::Parsed;
+use crate::model::{GoodsLine, ShipmentRef, StatusUpdate};
+
+const MISSING: &str = "required field is missing";
+
+/// Builds the model from records and collects every problem on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Assembler {
+    /// Problems and warnings of the whole file, the format parser's included.
+    pub(crate) findings: Findings,
+    orders: Vec<OrderDraft>,
+    /// (customerID, orderReference) to the order's index in `orders`.
+    order_index: HashMap<(String, Option<String>), usize>,
+    /// shipmentID to (order index, shipment index).
+    shipment_index: HashMap<String, (usize, usize)>,
+    status_updates: Vec<StatusUpdate>,
+    /// Fields already reported as ignored, so each is reported once.
+    ignored: Vec<(Field, Kind)>,
+}
+
+impl Assembler {
+    /// Validates one record and adds it to the model.
+    pub(crate) fn add(&mut self, record: Record) {
+        match record.kind {
+            Kind::Order => self.add_shipment(record),
+            Kind::Status => self.add_status(record),
+        }
+    }
+
+    /// Ends the file: the parsed model, or every problem found.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] with every problem when at least one was found.
+    pub(crate) fn finish(mut self) -> Result<Parsed, Rejected> {
+        // The indexes are not needed any more; free them before the model is built.
+        self.order_index = HashMap::new();
+        self.shipment_index = HashMap::new();
+        let drafts = std::mem::take(&mut self.orders);
+        let mut orders = Vec::with_capacity(drafts.len());
+        for order in drafts {
+            orders.push(order.build(&mut self.findings));
+        }
+        if orders.is_empty() && self.status_updates.is_empty() && !self.findings.has_problems() {
+            self.findings.problem(Problem::at(
+                Location::File,
+                "the file holds no orders and no status updates",
+            ));
+        }
+        let warnings = self.findings.finish()?;
+        Ok(Parsed {
+            orders,
+            status_updates: self.status_updates,
+            warnings,
+        })
+    }
+
+    fn add_shipment(&mut self, record: Record) {
+        let Record {
+            location,
+            fields,
+            goods,
+            ..
+        } = record;
+        let has_customer = fields.iter().any(|f| f.field == Field::CustomerId);
+        let has_shipment = fields.iter().any(|f| f.field == Field::ShipmentId);
+        let has_delivery = fields.iter().any(|f| {
+            matches!(
+                f.field,
+                Field::Delivery(AddressPart::Name | AddressPart::Address)
+            )
+        });
+        let slots = self.check_all(fields);
+        let goods_seen = goods.len();
+        let goods: Vec<GoodsLine> = goods
+            .into_iter()
+            .filter_map(|g| self.goods_line(g))
+            .collect();
+        if !has_customer {
+            self.missing(location, Field::CustomerId);
+        }
+        if !has_shipment {
+            self.missing(location, Field::ShipmentId);
+        }
+        let customer = text_of(&slots, Field::CustomerId);
+        let reference = text_of(&slots, Field::OrderReference);
+        let (Some(customer), Some(shipment_id)) = (customer, text_of(&slots, Field::ShipmentId))
+        else {
+            return;
+        };
+        let mut order_slots = Vec::new();
+        let mut shipment_slots = Vec::new();
+        for slot in slots {
+            match slot.field.level() {
+                _ if matches!(
+                    slot.field,
+                    Field::CustomerId | Field::OrderReference | Field::ShipmentId
+                ) => {}
+                Level::Order => order_slots.push(slot),
+                Level::Shipment => shipment_slots.push(slot),
+                Level::Goods | Level::Status => self.ignore(slot.field, Kind::Order, slot.location),
+            }
+        }
+        let (o, s) = match self.shipment_index.get(&shipment_id) {
+            Some(&(o, s)) => {
+                let order = &self.orders[o];
+                if order.customer_id != customer || order.order_reference != reference {
+                    let (field, value, earlier) = if order.customer_id != customer {
+                        (Field::CustomerId, Some(customer), order.customer_id.clone())
+                    } else {
+                        (
+                            Field::OrderReference,
+                            reference,
+                            order.order_reference.clone().unwrap_or_default(),
+                        )
+                    };
+                    let first = order.shipments[s].location;
+                    self.findings.problem(Problem::field(
+                        location,
+                        field.name(),
+                        value.as_deref(),
+                        format!(
+                            "shipment {shipment_id} appears earlier ({first}) with {} {earlier:?}; \
+                             rows of one shipment must agree",
+                            field.name()
+                        ),
+                    ));
+                    return;
+                }
+                (o, s)
+            }
+            None => {
+                let key = (customer, reference);
+                let o = match self.order_index.get(&key) {
+                    Some(&o) => o,
+                    None => {
+                        let o = self.orders.len();
+                        self.orders
+                            .push(OrderDraft::new(key.0.clone(), key.1.clone()));
+                        self.order_index.insert(key, o);
+                        o
+                    }
+                };
+                let shipments = &mut self.orders[o].shipments;
+                let s = shipments.len();
+                push_lean(shipments, ShipmentDraft::new(shipment_id.clone(), location));
+                self.shipment_index.insert(shipment_id, (o, s));
+                (o, s)
+            }
+        };
+        let OrderDraft {
+            customer_id,
+            order_reference,
+            fields,
+            shipments,
+        } = &mut self.orders[o];
+        for slot in order_slots {
+            let owner = || describe_order(customer_id, order_reference.as_deref());
+            merge(fields, slot, owner, &mut self.findings);
+        }
+        let shipment = &mut shipments[s];
+        for slot in shipment_slots {
+            let owner = || format!("shipment {}", shipment.shipment_id);
+            merge(&mut shipment.fields, slot, owner, &mut self.findings);
+        }
+        shipment.goods_seen += goods_seen;
+        shipment.delivery_given |= has_delivery;
+        for line in goods {
+            push_lean(&mut shipment.goods, line);
+        }
+    }
+
+    fn add_status(&mut self, record: Record) {
+        let Record {
+            location, fields, ..
+        } = record;
+        let has_ref = fields
+            .iter()
+            .any(|f| matches!(f.field, Field::ShipmentId | Field::TrackingNbr));
+        let has_status = fields.iter().any(|f| f.field == Field::Status);
+        let slots = self.check_all(fields);
+        if !has_ref {
+            self.findings.problem(Problem::field(
+                location,
+                Field::ShipmentId.name(),
+                None,
+                "a status update needs a shipmentID, orderID or trackingNbr",
+            ));
+        }
+        if !has_status {
+            self.missing(location, Field::Status);
+        }
+        let mut shipment_id = None;
+        let mut tracking = None;
+        let mut status = None;
+        let mut update = draft::StatusFields::default();
+        for slot in slots {
+            match (slot.field, slot.value) {
+                (Field::ShipmentId, Value::Text(t)) => shipment_id = Some(t),
+                (Field::TrackingNbr, Value::Text(t)) => tracking = Some(t),
+                (Field::Status, Value::Status(s)) => status = Some(*s),
+                (Field::CustomerId, Value::Text(t)) => update.customer_id = Some(t.into()),
+                (Field::OrgShipmentId, Value::Text(t)) => update.org_shipment_id = Some(t.into()),
+                (Field::Location, Value::Text(t)) => update.location = Some(t.into()),
+                (Field::Signee, Value::Text(t)) => update.signee = Some(t.into()),
+                (Field::Remarks, Value::Text(t)) => update.remarks = Some(t.into()),
+                (field, _) => self.ignore(field, Kind::Status, slot.location),
+            }
+        }
+        let shipment = match (shipment_id, tracking) {
+            (Some(id), _) => ShipmentRef::ShipmentId(id),
+            (None, Some(nbr)) => ShipmentRef::TrackingNbr(nbr),
+            (None, None) => return,
+        };
+        let Some(status) = status else {
+            return;
+        };
+        self.status_updates.push(StatusUpdate {
+            shipment,
+            customer_id: update.customer_id,
+            at: status.at,
+            text: status.text,
+            internal: status.internal,
+            org_shipment_id: update.org_shipment_id,
+            location: update.location,
+            signee: update.signee,
+            remarks: update.remarks,
+        });
+    }
+
+    /// Checks every value; the ones that fail are reported and left out.
+    fn check_all(&mut self, fields: Vec<RawField>) -> Vec<Slot> {
+        let mut slots = Vec::with_capacity(fields.len());
+        for mut raw in fields {
+            match value::check(raw.field, &mut raw.text) {
+                Ok(value) => slots.push(Slot {
+                    field: raw.field,
+                    value,
+                    location: raw.location,
+                }),
+                Err(reason) => self.findings.problem(Problem::field(
+                    raw.location,
+                    raw.field.name(),
+                    Some(&raw.text),
+                    reason,
+                )),
+            }
+        }
+        slots
+    }
+
+    fn goods_line(&mut self, goods: GoodsRecord) -> Option<GoodsLine> {
+        let GoodsRecord {
+            location,
+            number,
+            fields,
+        } = goods;
+        let mut line = draft::GoodsFields::default();
+        let mut ok = true;
+        let mut has_quantity = false;
+        for mut raw in fields {
+            has_quantity |= raw.field == Field::Quantity;
+            match value::check(raw.field, &mut raw.text) {
+                Ok(value) => line.set(raw.field, value),
+                Err(reason) => {
+                    ok = false;
+                    self.findings.problem(Problem::field(
+                        raw.location,
+                        raw.field.label(number),
+                        Some(&raw.text),
+                        reason,
+                    ));
+                }
+            }
+        }
+        if !has_quantity {
+            self.findings.problem(Problem::field(
+                location,
+                Field::Quantity.label(number),
+                None,
+                MISSING,
+            ));
+        }
+        if ok {
+            line.build()
+        } else {
+            None
+        }
+    }
+
+    fn missing(&mut self, location: Location, field: Field) {
+        self.findings
+            .problem(Problem::field(location, field.name(), None, MISSING));
+    }
+
+    /// Warns, once per field and kind, that a field has no meaning where it was given.
+    fn ignore(&mut self, field: Field, kind: Kind, location: Location) {
+        if self.ignored.contains(&(field, kind)) {
+            return;
+        }
+        self.ignored.push((field, kind));
+        let what = match kind {
+            Kind::Order => "an order",
+            Kind::Status => "a status update",
+        };
+        self.findings.warning(
+            location,
+            format!("field {} is ignored in {what}", field.name()),
+        );
+    }
+}
+
+/// The text value of `field` among checked slots.
+fn text_of(slots: &[Slot], field: Field) -> Option<String> {
+    slots
+        .iter()
+        .find_map(|s| match (&s.value, s.field == field) {
+            (Value::Text(t), true) => Some(t.clone()),
+            _ => None,
+        })
+}
+
+/// Adds a checked value to a shipment's or order's values; a different value for a field already
+/// set is a conflict.
+fn merge(
+    existing: &mut Vec<Slot>,
+    slot: Slot,
+    owner: impl FnOnce() -> String,
+    findings: &mut Findings,
+) {
+    match existing.iter().find(|e| e.field == slot.field) {
+        Some(earlier) if earlier.value != slot.value => findings.problem(Problem::field(
+            slot.location,
+            slot.field.name(),
+            Some(&slot.value.to_string()),
+            format!(
+                "conflicts with {:?} given for {} at {}",
+                super::record::cut_short(&earlier.value.to_string()),
+                owner(),
+                earlier.location
+            ),
+        )),
+        Some(_) => {}
+        None => push_lean(existing, slot),
+    }
+}
