@@ -6,7 +6,9 @@
 mod failures;
 mod sessions;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use failures::FailedLogins;
@@ -43,6 +45,32 @@ pub struct Gate {
     failures: FailedLogins,
     sessions: SessionLimits,
     refusal_delay: Duration,
+    checking: Arc<Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>>,
+}
+
+/// Logins from one address checked at the same time; more wait their turn. Without a bound, a
+/// client could pipeline many PASS commands and have them all checked before the first failure
+/// counts against its address.
+const CONCURRENT_CHECKS_PER_ADDRESS: usize = 2;
+
+/// One login check in progress for an address; frees its place when dropped.
+struct Checking {
+    peer: IpAddr,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    checking: Arc<Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>>,
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        let mut map = self.checking.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the address's semaphore once nobody else holds or waits on it.
+        if map
+            .get(&self.peer)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            map.remove(&self.peer);
+        }
+    }
 }
 
 impl Gate {
@@ -53,6 +81,7 @@ impl Gate {
             failures: FailedLogins::new(policy),
             sessions: SessionLimits::new(max_sessions, per_user),
             refusal_delay: Duration::from_millis(500),
+            checking: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -77,6 +106,22 @@ impl Gate {
         self.failures.is_blocked(peer)
     }
 
+    /// Waits for one of the address's concurrent-check places.
+    async fn start_check(&self, peer: IpAddr) -> Option<Checking> {
+        let semaphore = {
+            let mut map = self.checking.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(map.entry(peer).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS_PER_ADDRESS))
+            }))
+        };
+        let permit = semaphore.acquire_owned().await.ok()?;
+        Some(Checking {
+            peer,
+            _permit: permit,
+            checking: Arc::clone(&self.checking),
+        })
+    }
+
     /// Checks a password login from `peer`.
     ///
     /// # Errors
@@ -88,13 +133,8 @@ impl Gate {
         password: Password,
         protocol: Protocol,
     ) -> Result<User, Refusal> {
-        if self.failures.is_blocked(peer) {
-            tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
-            tokio::time::sleep(self.refusal_delay).await;
-            return Err(Refusal::Blocked);
-        }
-        let result = self.users.authenticate(name, password, protocol).await;
-        self.settle(peer, name, protocol, result).await
+        let attempt = self.users.authenticate(name, password, protocol);
+        self.check(peer, name, protocol, attempt).await
     }
 
     /// Checks a public-key login from `peer` (the signature was verified by the SSH layer).
@@ -107,13 +147,26 @@ impl Gate {
         name: &str,
         key_blob: &[u8],
     ) -> Result<User, Refusal> {
+        let attempt = self.users.authenticate_key(name, key_blob);
+        self.check(peer, name, Protocol::Sftp, attempt).await
+    }
+
+    /// Runs one login attempt for `peer` in its turn, unless the address is blocked.
+    async fn check(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        protocol: Protocol,
+        attempt: impl std::future::Future<Output = Result<User, AuthError>>,
+    ) -> Result<User, Refusal> {
+        let _turn = self.start_check(peer).await;
         if self.failures.is_blocked(peer) {
-            tracing::warn!(%peer, user = name, "login refused: address blocked");
+            tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
             tokio::time::sleep(self.refusal_delay).await;
             return Err(Refusal::Blocked);
         }
-        let result = self.users.authenticate_key(name, key_blob).await;
-        self.settle(peer, name, Protocol::Sftp, result).await
+        let result = attempt.await;
+        self.settle(peer, name, protocol, result).await
     }
 
     async fn settle(

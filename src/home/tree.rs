@@ -151,10 +151,59 @@ impl HomeTree {
         })
     }
 
+    /// Deletes the hidden partial uploads (`.<name>.<random>.part`) in every home that have not
+    /// been written for `older_than`: what a killed server or node left behind. Younger ones may
+    /// belong to an upload still running on another node sharing the data dir, and are kept.
+    /// Returns how many were deleted.
+    pub fn sweep_partials(&self, older_than: std::time::Duration) -> usize {
+        let Ok(homes) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut swept = 0;
+        for home in homes.flatten() {
+            if home.file_type().is_ok_and(|t| t.is_dir()) {
+                swept += sweep_folder(&home.path(), older_than, 0);
+            }
+        }
+        swept
+    }
+
     /// Deletes a home that [`HomeTree::create`] just made, when the caller's next step failed.
     pub fn undo_create(&self, user: &str) {
         let _ = std::fs::remove_dir_all(self.path_of(user));
     }
+}
+
+/// Whether `name` is one of our hidden partial uploads.
+pub(crate) fn is_partial_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".part")
+}
+
+fn sweep_folder(folder: &Path, older_than: std::time::Duration, depth: usize) -> usize {
+    const MAX_DEPTH: usize = 16;
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && depth < MAX_DEPTH {
+            swept += sweep_folder(&entry.path(), older_than, depth + 1);
+        } else if kind.is_file() && is_partial_name(&entry.file_name().to_string_lossy()) {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                swept += 1;
+            }
+        }
+    }
+    swept
 }
 
 fn make_subfolders(home: &Path) -> Result<(), TreeError> {
@@ -212,6 +261,23 @@ mod tests {
         tree.purge(&aside).unwrap();
         assert!(!aside.exists());
         assert!(tree.detach("bob").unwrap().is_none());
+    }
+
+    #[test]
+    fn sweep_removes_only_stale_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = HomeTree::new(dir.path().join("homes"));
+        tree.create("alice").unwrap();
+        let home = tree.path_of("alice");
+        std::fs::write(home.join(".a.csv.0123.part"), "x").unwrap();
+        std::fs::write(home.join("out/.b.csv.4567.part"), "x").unwrap();
+        std::fs::write(home.join("keep.part"), "not hidden: a partner's file").unwrap();
+        std::fs::write(home.join(".hidden"), "not a partial").unwrap();
+        assert_eq!(tree.sweep_partials(std::time::Duration::from_secs(3600)), 0);
+        assert_eq!(tree.sweep_partials(std::time::Duration::ZERO), 2);
+        assert!(!home.join(".a.csv.0123.part").exists());
+        assert!(!home.join("out/.b.csv.4567.part").exists());
+        assert!(home.join("keep.part").exists() && home.join(".hidden").exists());
     }
 
     #[test]

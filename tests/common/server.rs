@@ -26,7 +26,10 @@ impl TestServer {
 
     /// Starts a server on an existing env (e.g. to restart on the same data dir).
     pub fn start_in(env: TestEnv, extra: &[&str]) -> Self {
-        let stderr_path = env.dir.path().join(format!("server-{}.log", super::unique()));
+        let stderr_path = env
+            .dir
+            .path()
+            .join(format!("server-{}.log", super::unique()));
         let stderr_file = std::fs::File::create(&stderr_path).expect("server log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_freightdrop"));
         command
@@ -38,18 +41,16 @@ impl TestServer {
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
-                "--passive-ports",
-                "40000-49999",
-                "--login-block",
-                "60",
-                "--shutdown-grace",
-                "5",
             ])
             .args(extra)
+            // Defaults for tests, as environment so a test's own flags override them.
+            .env("FREIGHTDROP_PASSIVE_PORTS", "40000-49999")
+            .env("FREIGHTDROP_LOGIN_BLOCK", "60")
+            .env("FREIGHTDROP_SHUTDOWN_GRACE", "5")
             .env("FREIGHTDROP_DATA_DIR", env.data_dir())
             .env("FREIGHTDROP_DATABASE_URL", &env.database_url)
             .env("FREIGHTDROP_CERTS_DIR", env.dir.path().join("certs"))
-            .env("RUST_LOG", "info,freightdrop=debug")
+            .env("RUST_LOG", "info,libunftp=warn,rustls=error")
             .current_dir(env.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -113,7 +114,14 @@ impl TestServer {
 
     /// Adds a user through the CLI on the same store; returns nothing, panics on failure.
     pub fn add_user(&self, name: &str, password: &str, extra: &[&str]) {
-        let mut args = vec!["user", "add", name, "--customer", "1234", "--password-stdin"];
+        let mut args = vec![
+            "user",
+            "add",
+            name,
+            "--customer",
+            "1234",
+            "--password-stdin",
+        ];
         args.extend_from_slice(extra);
         let out = self.env.cli(&args, Some(&format!("{password}\n")));
         assert!(
@@ -154,14 +162,13 @@ impl TestServer {
     /// Stops the server and hands back its env, to start another on the same data.
     pub fn into_env(mut self) -> TestEnv {
         self.stop(Duration::from_secs(10));
-        let env = std::mem::replace(
+        std::mem::replace(
             &mut self.env,
             TestEnv {
                 dir: tempfile::tempdir().expect("temp dir"),
                 database_url: String::new(),
             },
-        );
-        env
+        )
     }
 }
 

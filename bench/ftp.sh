@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# FTP/FTPS benchmark: freightdrop side by side with vsftpd (Debian's package), over loopback.
+#
+# Measures, per run and per server (freightdrop first, then vsftpd, so noise hits both):
+#   - upload and download of a SIZE_MB random file with curl, plain FTP and explicit FTPS;
+#   - FILES x 1 KiB uploads in ONE lftp session (mirror -R), plain and FTPS;
+#   - CYCLES sequential curl login-download(1 KiB)-logout cycles, plain FTP.
+# Prints the medians, the freightdrop/vsftpd ratios (as rates: > 1 means freightdrop is faster)
+# and the targets of issue 3; writes the raw numbers to $OUT.
+#
+# Runs as root on Debian 12 (installs vsftpd, lftp, curl when missing; creates a system user
+# `benchftp` for vsftpd and removes it again if it created it). How vsftpd is run here:
+# shared/spec/peers.md.
+#
+# Environment:
+#   FREIGHTDROP_BIN  binary to test [default: cargo build --release into ${CARGO_TARGET_DIR:-target}]
+#   SIZE_MB          size of the big file, MiB [1024]
+#   FILES            number of 1 KiB files in the lftp session [1000]
+#   CYCLES           login-download-logout cycles [200]
+#   RUNS             runs; the table shows medians [3]
+#   OUT              raw results file [bench/out/ftp-<UTC date>.txt]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE_MB=${SIZE_MB:-1024}
+FILES=${FILES:-1000}
+CYCLES=${CYCLES:-200}
+RUNS=${RUNS:-3}
+OUT=${OUT:-$ROOT/bench/out/ftp-$(date -u +%Y%m%dT%H%M%SZ).txt}
+
+FD_PORT=2121
+VS_PORT=2122
+FD_USER=bench
+VS_USER=benchftp
+PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
+# A generous bound for one big transfer: 2 s per MiB at worst (~0.5 MiB/s), at least 60 s.
+BIG_TIMEOUT=$((SIZE_MB * 2 > 60 ? SIZE_MB * 2 : 60))
+
+PIDS=()            # process groups we started (freightdrop, vsftpd)
+CREATED_USER=no    # whether we made the vsftpd system user
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+    log "FAILED: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Setup and cleanup
+
+cleanup() {
+    local status=$?
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ $CREATED_USER == yes ]]; then userdel "$VS_USER" 2>/dev/null || true; fi
+    [[ -n ${W:-} && -d $W ]] && rm -rf "$W"
+    exit "$status"
+}
+
+pick_workdir() {
+    if [[ -d /dev/shm && -w /dev/shm ]] && [[ $(stat -f -c %T /dev/shm) == tmpfs ]]; then
+        W=/dev/shm/freightdrop-bench
+    else
+        W=/tmp/freightdrop-bench
+        log "no tmpfs at /dev/shm: using $W (the peers' figures were measured on tmpfs)"
+    fi
+    rm -rf "$W"
+    mkdir -p "$W"
+    chmod 755 "$W" # vsftpd's user must reach its home inside
+}
+
+install_tools() {
+    local missing=()
+    [[ -x /usr/sbin/vsftpd ]] || missing+=(vsftpd)
+    command -v lftp >/dev/null || missing+=(lftp)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v python3 >/dev/null || missing+=(python3)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+build_freightdrop() {
+    if [[ -z ${FREIGHTDROP_BIN:-} ]]; then
+        log "building freightdrop (release)"
+        (cd "$ROOT" && cargo build --release -p freightdrop)
+        local target=${CARGO_TARGET_DIR:-target}
+        [[ $target == /* ]] || target=$ROOT/$target
+        FREIGHTDROP_BIN=$target/release/freightdrop
+    fi
+    [[ -x $FREIGHTDROP_BIN ]] || die "no freightdrop binary at $FREIGHTDROP_BIN"
+}
+
+make_test_data() {
+    log "making test data: ${SIZE_MB} MiB file, $FILES x 1 KiB files"
+    mkdir -p "$W/data/small"
+    head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$W/data/big.bin"
+    head -c 1024 /dev/urandom >"$W/data/1k.bin"
+    python3 - "$W/data/small" "$FILES" <<'EOF'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(d, f"f{i:05d}.dat"), "wb") as f:
+        f.write(os.urandom(1024))
+EOF
+}
+
+start_freightdrop() {
+    log "starting freightdrop on 127.0.0.1:$FD_PORT"
+    mkdir -p "$W/fd" "$W/certs"
+    RUST_LOG=warn setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
+        --ftp-addr "127.0.0.1:$FD_PORT" --sftp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+        --passive-ports 42000-42999 --log-format json >"$W/fd.out" 2>"$W/fd.err" &
+    FD_PID=$!
+    PIDS+=("$FD_PID")
+    for _ in $(seq 300); do
+        grep -q '^freightdrop: ready' "$W/fd.out" 2>/dev/null && break
+        kill -0 "$FD_PID" 2>/dev/null || { cat "$W/fd.err" >&2; die "freightdrop exited at start"; }
+        sleep 0.1
+    done
+    grep -q '^freightdrop: ready' "$W/fd.out" || die "freightdrop not ready after 30 s"
+    printf '%s\n' "$PASSWORD" | timeout 60 "$FREIGHTDROP_BIN" user add "$FD_USER" --customer 1 \
+        --password-stdin --data-dir "$W/fd" >/dev/null
+    FD_HOME=$W/fd/homes/$FD_USER
+    mkdir -p "$FD_HOME/out"
+}
+
+start_vsftpd() {
+    log "starting vsftpd on 127.0.0.1:$VS_PORT"
+    local home=$W/vs/home
+    mkdir -p "$home/out"
+    if id "$VS_USER" >/dev/null 2>&1; then
+        usermod -d "$home" "$VS_USER"
+    else
+        useradd -M -d "$home" -s /bin/sh "$VS_USER"
+        CREATED_USER=yes
+    fi
+    printf '%s:%s\n' "$VS_USER" "$PASSWORD" | chpasswd
+    chown -R "$VS_USER:" "$home"
+    VS_HOME=$home
+    mkdir -p /var/run/vsftpd/empty
+    cat >"$W/vs/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+background=NO
+listen_address=127.0.0.1
+listen_port=$VS_PORT
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+chroot_local_user=YES
+allow_writeable_chroot=YES
+pam_service_name=vsftpd
+pasv_enable=YES
+pasv_min_port=43000
+pasv_max_port=43999
+connect_from_port_20=NO
+dirmessage_enable=NO
+xferlog_enable=NO
+seccomp_sandbox=NO
+max_clients=0
+max_per_ip=0
+ssl_enable=YES
+rsa_cert_file=$W/certs/freightdrop-cert.pem
+rsa_private_key_file=$W/certs/freightdrop-key.pem
+force_local_logins_ssl=NO
+force_local_data_ssl=NO
+ssl_ciphers=HIGH
+require_ssl_reuse=NO
+ssl_request_cert=NO
+EOF
+    setsid /usr/sbin/vsftpd "$W/vs/vsftpd.conf" >"$W/vs.out" 2>&1 </dev/null &
+    VS_PID=$!
+    PIDS+=("$VS_PID")
+    for _ in $(seq 100); do
+        timeout 5 curl -sS -o /dev/null "ftp://$VS_USER:$PASSWORD@127.0.0.1:$VS_PORT/" 2>/dev/null &&
+            return 0
+        kill -0 "$VS_PID" 2>/dev/null || { cat "$W/vs.out" >&2; die "vsftpd exited at start"; }
+        sleep 0.1
+    done
+    die "vsftpd not answering after 10 s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Measurements. Each prints the elapsed seconds on stdout; failures go to stderr and return 1.
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# url SERVER PATH: the ftp:// URL of PATH (below the home) on SERVER (fd | vs)
+url() {
+    case $1 in
+        fd) printf 'ftp://%s:%s@127.0.0.1:%s%s' "$FD_USER" "$PASSWORD" "$FD_PORT" "$2" ;;
+        vs) printf 'ftp://%s:%s@127.0.0.1:%s%s' "$VS_USER" "$PASSWORD" "$VS_PORT" "$2" ;;
+    esac
+}
+home_of() { case $1 in fd) echo "$FD_HOME" ;; vs) echo "$VS_HOME" ;; esac; }
+# tls_flags MODE: curl's flags for plain or ftps
+tls_flags() { [[ $1 == ftps ]] && echo "--ssl-reqd -k" || true; }
+
+# big_upload SERVER MODE NAME
+big_upload() {
+    local t0 secs err=$W/curl.err
+    t0=$(now)
+    # shellcheck disable=SC2046
+    timeout "$BIG_TIMEOUT" curl -sS --fail $(tls_flags "$2") -T "$W/data/big.bin" \
+        "$(url "$1" "/out/$3")" 2>"$err" || { echo "$1 $2 upload: $(cat "$err")" >&2; return 1; }
+    secs=$(elapsed "$t0")
+    local got
+    got=$(stat -c %s "$(home_of "$1")/out/$3" 2>/dev/null || echo missing)
+    [[ $got == "$((SIZE_MB * 1024 * 1024))" ]] || {
+        echo "$1 $2 upload: server file has $got bytes" >&2
+        return 1
+    }
+    echo "$secs"
+}
+
+# big_download SERVER MODE NAME
+big_download() {
+    local t0 secs size err=$W/curl.err
+    t0=$(now)
+    # shellcheck disable=SC2046
+    size=$(timeout "$BIG_TIMEOUT" curl -sS --fail $(tls_flags "$2") -o /dev/null \
+        -w '%{size_download}' "$(url "$1" "/out/$3")" 2>"$err") ||
+        { echo "$1 $2 download: $(cat "$err")" >&2; return 1; }
+    secs=$(elapsed "$t0")
+    [[ $size == "$((SIZE_MB * 1024 * 1024))" ]] || {
+        echo "$1 $2 download: got $size bytes" >&2
+        return 1
+    }
+    echo "$secs"
+}
+
+# small_files SERVER MODE DIRNAME: FILES x 1 KiB in one lftp session
+small_files() {
+    local user port t0 secs n settings err=$W/lftp.err
+    case $1 in
+        fd) user=$FD_USER port=$FD_PORT ;;
+        vs) user=$VS_USER port=$VS_PORT ;;
+    esac
+    settings="set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 30;"
+    settings+=" set net:reconnect-interval-base 1;"
+    if [[ $2 == ftps ]]; then
+        settings+=" set ftp:ssl-force yes; set ftp:ssl-protect-data yes;"
+        settings+=" set ssl:verify-certificate no;"
+    else
+        settings+=" set ftp:ssl-allow no;" # lftp would otherwise switch to TLS on its own
+    fi
+    t0=$(now)
+    timeout 600 lftp -u "$user,$PASSWORD" -p "$port" \
+        -e "$settings mirror -R --no-perms --no-umask $W/data/small /out/$3; bye" \
+        127.0.0.1 </dev/null >/dev/null 2>"$err" || { echo "$1 $2 lftp: $(cat "$err")" >&2; return 1; }
+    secs=$(elapsed "$t0")
+    n=$(find "$(home_of "$1")/out/$3" -type f -size 1k 2>/dev/null | wc -l)
+    [[ $n == "$FILES" ]] || {
+        echo "$1 $2 lftp: $n of $FILES files arrived; $(cat "$err")" >&2
+        return 1
+    }
+    echo "$secs"
+}
+
+# login_cycles SERVER: CYCLES sequential curl login-download(1 KiB)-logout, plain FTP
+login_cycles() {
+    local t0 secs i u err=$W/curl.err
+    u=$(url "$1" /out/1k.bin)
+    timeout 30 curl -sS --fail -T "$W/data/1k.bin" "$u" 2>"$err" ||
+        { echo "$1 cycles setup: $(cat "$err")" >&2; return 1; }
+    t0=$(now)
+    for ((i = 1; i <= CYCLES; i++)); do
+        timeout 30 curl -sS --fail -o /dev/null "$u" 2>"$err" ||
+            { echo "$1 cycle $i: $(cat "$err")" >&2; return 1; }
+    done
+    secs=$(elapsed "$t0")
+    echo "$secs"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Recording and reporting
+
+# record RUN SERVER METRIC SECONDS: appends the raw line "RUN SERVER METRIC SECONDS RATE"
+record() {
+    local rate
+    rate=$(awk -v m="$3" -v s="$4" -v mb="$SIZE_MB" -v f="$FILES" -v c="$CYCLES" 'BEGIN {
+        if (m ~ /^(up|down)/) q = mb; else if (m ~ /^files/) q = f; else q = c
+        printf "%.2f", (s > 0 ? q / s : 0) }')
+    printf '%s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$rate" >>"$OUT"
+    log "run $1 $2 $3: ${4}s -> $rate $(unit "$3")"
+}
+
+unit() { case $1 in up* | down*) echo MiB/s ;; files*) echo files/s ;; *) echo cycles/s ;; esac; }
+
+# measure RUN SERVER METRIC COMMAND...: runs a measurement and records it, or records FAIL
+measure() {
+    local run=$1 server=$2 metric=$3 secs
+    shift 3
+    if secs=$("$@"); then
+        record "$run" "$server" "$metric" "$secs"
+    else
+        printf '%s %s %s FAIL FAIL\n' "$run" "$server" "$metric" >>"$OUT"
+        FAILURES=$((FAILURES + 1))
+        log "run $run $server $metric: FAILED"
+    fi
+}
+
+one_run() {
+    local run=$1 s mode
+    for mode in plain ftps; do
+        for s in fd vs; do measure "$run" "$s" "up-$mode" big_upload "$s" "$mode" "big-$run-$mode.bin"; done
+        for s in fd vs; do measure "$run" "$s" "down-$mode" big_download "$s" "$mode" "big-$run-$mode.bin"; done
+        for s in fd vs; do rm -f "$(home_of "$s")/out/big-$run-$mode.bin"; done
+    done
+    for mode in plain ftps; do
+        for s in fd vs; do measure "$run" "$s" "files-$mode" small_files "$s" "$mode" "small-$run-$mode"; done
+    done
+    for s in fd vs; do measure "$run" "$s" "cycles-plain" login_cycles "$s"; done
+}
+
+median() { # median of the rates of SERVER METRIC in $OUT (FAIL lines skipped)
+    awk -v s="$1" -v m="$2" '$2 == s && $3 == m && $5 != "FAIL" { print $5 }' "$OUT" | sort -g |
+        awk '{ v[NR] = $1 } END {
+            if (NR == 0) { print "-"; exit }
+            if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+report() {
+    local m fd vs ratio target verdict
+    {
+        printf '\n# freightdrop vs vsftpd, medians of %s run(s): SIZE_MB=%s FILES=%s CYCLES=%s, work dir %s\n' \
+            "$RUNS" "$SIZE_MB" "$FILES" "$CYCLES" "$W"
+        printf '%-14s %-9s %12s %12s %7s %8s %s\n' metric unit freightdrop vsftpd ratio target met
+        for m in up-plain down-plain up-ftps down-ftps files-plain files-ftps cycles-plain; do
+            fd=$(median fd "$m")
+            vs=$(median vs "$m")
+            ratio=$(awk -v a="$fd" -v b="$vs" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')
+            case $m in
+                cycles-*) target=3.0 ;;
+                files-plain) target=- ;;
+                *) target=1.0 ;;
+            esac
+            verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN {
+                sub(/^>=/, "", t)
+                if (t == "-") print "-"; else if (r == "-") print "n/a"; else print (r >= t ? "yes" : "NO") }')
+            [[ $target == - ]] || target=">=$target"
+            printf '%-14s %-9s %12s %12s %7s %8s %s\n' "$m" "$(unit "$m")" "$fd" "$vs" "$ratio" \
+                "$target" "$verdict"
+        done
+        printf 'ratio = freightdrop rate / vsftpd rate (> 1: freightdrop faster); failures: %s\n' "$FAILURES"
+    } | tee -a "$OUT"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+main() {
+    [[ $(id -u) == 0 ]] || die "run as root (vsftpd logs in a system user)"
+    FAILURES=0
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    install_tools
+    build_freightdrop
+    pick_workdir
+    mkdir -p "$(dirname "$OUT")"
+    {
+        echo "# bench/ftp.sh $(date -u +%FT%TZ) on $(hostname), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "# freightdrop: $FREIGHTDROP_BIN ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+        echo "# vsftpd: $(dpkg-query -W -f '${Version}' vsftpd 2>/dev/null || echo '?'), curl: $(curl --version | head -1 | cut -d' ' -f2), lftp: $(lftp --version | head -1 | awk '{print $4}')"
+        echo "# SIZE_MB=$SIZE_MB FILES=$FILES CYCLES=$CYCLES RUNS=$RUNS work=$W"
+        echo "# run server metric seconds rate(MiB/s | files/s | cycles/s)"
+    } >"$OUT"
+    make_test_data
+    start_freightdrop
+    start_vsftpd
+    local run
+    for ((run = 1; run <= RUNS; run++)); do
+        log "run $run of $RUNS"
+        one_run "$run"
+    done
+    report
+    log "raw numbers: $OUT"
+    log "freightdrop peak memory: $(awk '/^VmHWM/ { print $2, $3 }' "/proc/$FD_PID/status" 2>/dev/null)"
+    if [[ -s $W/fd.err ]]; then
+        log "freightdrop's log (RUST_LOG=warn), lines per level and message:"
+        python3 - "$W/fd.err" <<'EOF' | tee -a "$OUT" >&2
+import collections, json, sys
+seen = collections.Counter()
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        rec = json.loads(line)
+        key = (rec.get("level", "?"), str(rec.get("fields", {}).get("message", ""))[:100])
+    except ValueError:
+        key = ("raw", line.strip()[:100])
+    seen[key] += 1
+for (level, msg), n in seen.most_common(10):
+    print(f"# log {n:6d} x {level} {msg}")
+EOF
+    fi
+}
+
+main "$@"

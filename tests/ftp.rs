@@ -1,0 +1,311 @@
+//! The FTP and FTPS frontend driven by real clients (Python ftplib, curl, lftp) against the real
+//! server: logins, the partner procedure, escapes, timeouts, atomic uploads, TLS rules, limits.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::server::{wait_for, TestServer};
+use common::Backend;
+
+const PASSWORD: &str = "alice-password";
+
+/// Runs scenario `name` of tests/ftp/scenarios.py against `server`; returns its stdout.
+fn scenario(server: &TestServer, name: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp/scenarios.py");
+    let port = server.port("ftp").to_string();
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(name)
+        .arg(&port)
+        .args(args)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "scenario {name} failed:\n{}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        tail(&server.log())
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+async fn server_with_alice(extra: &[&str]) -> TestServer {
+    let server = TestServer::start(Backend::Sqlite, extra).await;
+    server.add_user("alice", PASSWORD, &[]);
+    server
+}
+
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+#[tokio::test]
+async fn good_and_bad_logins() {
+    let server = server_with_alice(&["--login-max-failures", "50"]).await;
+    server.add_user("dora", PASSWORD, &[]);
+    assert!(server
+        .env
+        .cli(&["user", "disable", "dora"], None)
+        .status
+        .success());
+    server.add_user("sam", PASSWORD, &["--protocols", "sftp"]);
+    scenario(&server, "logins", &["alice", PASSWORD, "dora", "sam"]);
+    let log = server.log();
+    assert!(
+        log.contains("wrong password or key"),
+        "refusals are logged with a reason"
+    );
+    assert!(
+        !log.contains(PASSWORD),
+        "the password never reaches the log"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_block_the_address_for_every_frontend() {
+    let server = server_with_alice(&["--login-max-failures", "3"]).await;
+    scenario(&server, "blocked", &["alice", PASSWORD, "3"]);
+    assert!(server.log().contains("address blocked"));
+}
+
+#[tokio::test]
+async fn failed_ftp_logins_block_sftp_too() {
+    let server = server_with_alice(&["--login-max-failures", "3"]).await;
+    let sftp = server.port("sftp").to_string();
+    scenario(
+        &server,
+        "blocked_everywhere",
+        &[&sftp, "alice", PASSWORD, "3"],
+    );
+}
+
+#[tokio::test]
+async fn sessions_count_together_across_ftp_and_sftp() {
+    let server = server_with_alice(&["--max-sessions-per-user", "1"]).await;
+    let sftp = server.port("sftp").to_string();
+    scenario(
+        &server,
+        "limit_across_protocols",
+        &[&sftp, "alice", PASSWORD],
+    );
+}
+
+#[tokio::test]
+async fn the_commands_real_clients_use() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "commands", &["alice", PASSWORD]);
+}
+
+#[tokio::test]
+async fn chroot_escapes_stay_inside_the_home() {
+    let server = server_with_alice(&[]).await;
+    server.add_user("bob", "bob-password", &[]);
+    let home = server.env.home("alice");
+    let secret = server.env.home("bob").join("out/secret.csv");
+    std::fs::write(&secret, "bob's orders").unwrap();
+    std::os::unix::fs::symlink(server.env.home("bob"), home.join("to-bob")).unwrap();
+    std::os::unix::fs::symlink("/etc", home.join("to-etc")).unwrap();
+    scenario(&server, "escapes", &["alice", PASSWORD]);
+    assert!(secret.is_file());
+    for folder in ["out", "done", "error"] {
+        assert!(home.join(folder).is_dir());
+    }
+    assert_eq!(std::fs::read(home.join("done/a.bin")).unwrap(), b"b");
+}
+
+#[tokio::test]
+async fn the_partner_procedure_over_ftp_and_ftps() {
+    let server = server_with_alice(&[]).await;
+    for (name, mode) in [("order-1.csv", "plain"), ("order-2.csv", "tls")] {
+        let published = server.env.home("alice").join("out").join(name);
+        std::fs::write(&published, format!("order {name}\n")).unwrap();
+        let content = scenario(
+            &server,
+            "partner_procedure",
+            &["alice", PASSWORD, name, mode],
+        );
+        assert_eq!(content, format!("order {name}\n"));
+        assert!(!published.exists());
+        assert!(server.env.home("alice").join("done").join(name).is_file());
+    }
+}
+
+#[tokio::test]
+async fn an_idle_session_is_closed_but_a_slow_upload_is_not() {
+    let server = server_with_alice(&["--idle-timeout", "2"]).await;
+    scenario(&server, "idle_timeout", &["alice", PASSWORD, "2"]);
+    scenario(&server, "slow_upload", &["alice", PASSWORD, "2"]);
+    assert_eq!(
+        std::fs::read(server.env.home("alice").join("out/slow.bin"))
+            .unwrap()
+            .len(),
+        8000
+    );
+}
+
+#[tokio::test]
+async fn an_aborted_upload_never_looks_complete() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "aborted_upload", &["alice", PASSWORD, "cut.csv"]);
+    let out = server.env.home("alice").join("out");
+    assert!(!out.join("cut.csv").exists());
+    wait_for(
+        "the partial upload to be removed",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_dir(&out)
+                .map(|d| d.count() == 0)
+                .unwrap_or(false)
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_tls_required_user_is_refused_in_plaintext() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    server.add_user("tina", PASSWORD, &["--require-tls"]);
+    scenario(&server, "tls_required", &["tina", PASSWORD]);
+    let port = server.port("ftp");
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            &format!("ftp://tina:{PASSWORD}@127.0.0.1:{port}/out/"),
+        ],
+    );
+    assert!(!out.status.success(), "plain curl login must fail");
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "-k",
+            &format!("ftp://tina:{PASSWORD}@127.0.0.1:{port}/out/"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("secret.bin"));
+}
+
+#[tokio::test]
+async fn many_ftps_logins_in_a_row_all_succeed() {
+    // libunftp upgrades AUTH TLS from a spawned task; our single-threaded session workers make
+    // sure the upgrade is never overtaken by the client's TLS hello.
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "tls_logins", &["alice", PASSWORD, "150"]);
+}
+
+#[tokio::test]
+async fn session_limits_per_user_and_in_all() {
+    let server = server_with_alice(&["--max-sessions-per-user", "1"]).await;
+    scenario(&server, "session_limit", &["alice", PASSWORD]);
+    drop(server);
+    let server = server_with_alice(&["--max-sessions", "1"]).await;
+    scenario(&server, "server_full", &["alice", PASSWORD]);
+}
+
+#[tokio::test]
+async fn the_upload_size_limit_holds() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    server.add_user("lim", PASSWORD, &["--max-upload", "1000"]);
+    scenario(&server, "upload_limit", &["lim", PASSWORD]);
+    let out = server.env.home("lim").join("out");
+    assert!(!out.join("big.bin").exists());
+    assert_eq!(std::fs::read(out.join("small.bin")).unwrap().len(), 500);
+}
+
+#[tokio::test]
+async fn curl_uploads_and_downloads_byte_identical_over_ftp_and_ftps() {
+    let server = server_with_alice(&[]).await;
+    let port = server.port("ftp");
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("big.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&original, &data).unwrap();
+    for (name, tls) in [("plain.bin", false), ("tls.bin", true)] {
+        let url = format!("ftp://alice:{PASSWORD}@127.0.0.1:{port}/out/{name}");
+        let mut args = vec!["-sS", "-T", original.to_str().unwrap(), &url];
+        if tls {
+            args.splice(0..0, ["--ssl-reqd", "-k"]);
+        }
+        let out = run("curl", &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(server.env.home("alice").join("out").join(name)).unwrap(),
+            data
+        );
+        let back = dir.path().join(format!("back-{name}"));
+        let mut args = vec!["-sS", "-o", back.to_str().unwrap(), &url];
+        if tls {
+            args.splice(0..0, ["--ssl-reqd", "-k"]);
+        }
+        let out = run("curl", &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(back).unwrap(), data);
+    }
+}
+
+#[tokio::test]
+async fn lftp_mirrors_many_files_up_over_ftp_and_ftps() {
+    let server = server_with_alice(&[]).await;
+    let port = server.port("ftp");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("outgoing");
+    std::fs::create_dir(&local).unwrap();
+    for i in 0..120 {
+        std::fs::write(
+            local.join(format!("f{i:03}.txt")),
+            format!("file {i}\n").repeat(i + 1),
+        )
+        .unwrap();
+    }
+    for (target, tls) in [("plain", false), ("tls", true)] {
+        let settings = if tls {
+            "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no;"
+        } else {
+            "set ftp:ssl-allow no;"
+        };
+        let script = format!(
+            "{settings} set net:max-retries 1; set net:timeout 20; open -u alice,{PASSWORD} -p {port} 127.0.0.1; mkdir /out/{target}; mirror -R {} /out/{target}; bye",
+            local.display()
+        );
+        let out = run("lftp", &["-c", &script]);
+        assert!(
+            out.status.success(),
+            "lftp: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let remote = server.env.home("alice").join("out").join(target);
+        for i in 0..120 {
+            let name = format!("f{i:03}.txt");
+            assert_eq!(
+                std::fs::read(remote.join(&name)).unwrap(),
+                std::fs::read(local.join(&name)).unwrap(),
+                "{target}/{name}"
+            );
+        }
+    }
+}
