@@ -1,0 +1,137 @@
+//! The SFTP frontend: SSH on russh, SFTP v3 on russh-sftp's protocol types, both thin over the
+//! shared core (the gate for logins and session limits, the home jail for paths, the arrivals
+//! channel for finished uploads). It knows nothing of FTP or HTTP.
+//!
+//! - `mod.rs` (here): the listener, the accept loop and the life of one connection, including
+//!   its part in the server's ordered shutdown;
+//! - `host_key`: the ed25519 host key, made once; `policy`: algorithms and transport settings;
+//! - `session`: the SSH handler (logins, channels, refusals);
+//! - `request_loop`: the concurrent SFTP request loop; `files`: the SFTP operations over the
+//!   jail, with `disk` (the blocking work), `handles`, `upload` (atomic uploads) and `status`
+//!   (errors as SFTP codes);
+//! - `watchdog`: the idle timeout that keepalives can't fool; `killable`: the hard stop.
+
+mod disk;
+mod files;
+mod handles;
+pub mod host_key;
+mod killable;
+pub mod policy;
+mod request_loop;
+mod session;
+mod status;
+mod upload;
+mod watchdog;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::server::Core;
+use killable::Killable;
+use session::SshSession;
+use watchdog::{Activity, Limits};
+
+/// How long a connection may take to send its SSH version line and start the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a closed session gets to say goodbye before its socket is failed.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Binds the SFTP listener on `core.config.sftp_addr` and starts accepting on `core.tasks`, until
+/// `core.shutdown` is cancelled. Returns the address it listens on.
+///
+/// # Errors
+/// When the address can't be bound (the message names `--sftp-addr`) or the host key can't be
+/// read or made.
+pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
+    let listener = crate::server::bind(core.config.sftp_addr, "SFTP", "--sftp-addr").await?;
+    let addr = listener.local_addr().context("SFTP listener address")?;
+    let host_key = host_key::load_or_create(&core.config.data_dir)?;
+    let config = Arc::new(policy::ssh_config(host_key));
+    core.tasks
+        .spawn(accept_loop(listener, config, core.clone()));
+    Ok(addr)
+}
+
+async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, core: Core) {
+    loop {
+        let accepted = tokio::select! {
+            () = core.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin or stop.
+                tracing::warn!(error = %e, "SFTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        core.tasks
+            .spawn(connection(config.clone(), socket, peer, core.clone()));
+    }
+    tracing::debug!("SFTP listener closed");
+}
+
+/// The life of one connection: handshake, watchdog, and the end (by the client, the watchdog, or
+/// the server's shutdown once running transfers are done or the grace period is over).
+async fn connection(
+    config: Arc<russh::server::Config>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    core: Core,
+) {
+    let activity = Activity::new();
+    let handler = SshSession::new(peer, core.clone(), activity.clone());
+    let stream = Killable::new(socket, activity.kill_token());
+    let started = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        russh::server::run_stream(config, stream, handler),
+    )
+    .await;
+    let session = match started {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "SSH handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "SSH handshake timed out");
+            activity.kill();
+            return;
+        }
+    };
+    let handle = session.handle();
+    let limits = Limits::for_idle(core.config.idle_timeout);
+    let watchdog = tokio::spawn(watchdog::run(handle.clone(), activity.clone(), limits));
+    tokio::pin!(session);
+    tokio::select! {
+        ended = &mut session => {
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "SSH session ended");
+            }
+        }
+        () = core.shutdown.cancelled() => {
+            // Let a running transfer finish within the grace period, then say goodbye.
+            let grace = core.config.shutdown_grace;
+            tokio::select! {
+                _ = &mut session => {}
+                _ = tokio::time::timeout(grace, activity.quiet()) => {
+                    tokio::select! {
+                        _ = &mut session => {}
+                        () = watchdog::close(&handle, &activity, "server shutting down") => {}
+                    }
+                    let _ = tokio::time::timeout(CLOSE_WAIT, &mut session).await;
+                }
+            }
+        }
+    }
+    watchdog.abort();
+    // Whatever still runs for this connection (an SFTP loop, a stuck socket) stops now.
+    activity.kill();
+}
