@@ -70,7 +70,15 @@ mod tests {
     #[test]
     fn only_complete_inbox_files_are_reported() {
         let (arrivals, mut rx) = Arrivals::channel();
-        for path in ["/a.csv", "/out/b.csv", "/.hidden", "/c.csv.part", "/d.TMP", "/x/e.csv", "/"] {
+        for path in [
+            "/a.csv",
+            "/out/b.csv",
+            "/.hidden",
+            "/c.csv.part",
+            "/d.TMP",
+            "/x/e.csv",
+            "/",
+        ] {
             arrivals.file_complete("alice", &VirtualPath::parse(path).unwrap(), Protocol::Ftp);
         }
         let first = rx.try_recv().unwrap();

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::arrivals::{Arrival, Arrivals};
+use crate::arrivals::Arrivals;
 use crate::config::Config;
 use crate::db::Db;
 use crate::gate::Gate;
@@ -59,12 +59,25 @@ pub async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
 /// # Errors
 /// When the store can't be opened or a listener can't be bound.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let signal = shutdown_signal()?;
     let db = Db::connect(&config.database_url)
         .await
         .context("opening the database")?;
     let tree = HomeTree::new(config.homes_dir());
     std::fs::create_dir_all(tree.dir())
         .with_context(|| format!("creating {}", tree.dir().display()))?;
+    let sweep_tree = tree.clone();
+    let swept = tokio::task::spawn_blocking(move || {
+        sweep_tree.sweep_partials(std::time::Duration::from_secs(3600))
+    })
+    .await
+    .unwrap_or(0);
+    if swept > 0 {
+        tracing::info!(
+            count = swept,
+            "removed partial uploads left by an earlier run"
+        );
+    }
     let users = UserStore::new(db.clone(), tree);
     let gate = Gate::new(
         users.clone(),
@@ -88,12 +101,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cert = %cert.display(),
         "freightdrop starting"
     );
-    let inbox = tokio::spawn(log_arrivals(arrived));
+    let inbox = crate::inbox::start(&core, &db, arrived);
 
     // frontends start here
+    let ftp_addr = crate::ftp::start(&core).await?;
+    announce("ftp", Some(ftp_addr));
+    let sftp_addr = crate::sftp::start(&core).await?;
+    announce("sftp", Some(sftp_addr));
     announce("ready", None);
 
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down: no new sessions; waiting for running transfers");
     core.shutdown.cancel();
     core.tasks.close();
@@ -125,31 +142,18 @@ pub fn announce(what: &str, addr: Option<SocketAddr>) {
     let _ = out.flush();
 }
 
-/// Until the inbox processor is plugged in, arrivals are logged so nothing goes unnoticed.
-async fn log_arrivals(mut arrived: tokio::sync::mpsc::UnboundedReceiver<Arrival>) {
-    while let Some(arrival) = arrived.recv().await {
-        tracing::info!(user = %arrival.user, file = %arrival.name, protocol = %arrival.protocol, "file arrived in inbox");
-    }
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Installs the SIGINT and SIGTERM handlers; the returned future ends at the first signal.
+/// Installed before the server says it is ready, so an early signal is never the default
+/// (immediate) death.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }

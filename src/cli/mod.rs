@@ -2,6 +2,8 @@
 //! configuration and store as the server. Exit codes: 0 done, 1 the command failed, 2 a wrong
 //! call or a bad configuration value.
 
+mod files;
+mod import;
 mod password_input;
 mod serve;
 mod user;
@@ -38,6 +40,10 @@ enum Command {
     User(user::UserCommand),
     /// Check the configuration and print the effective settings.
     CheckConfig,
+    /// Run the inbox pipeline on one file, as an upload of a user, and print what it did.
+    Import(import::ImportArgs),
+    /// List the inbox ledger: files received, what they became and where they are.
+    Files(files::FilesArgs),
 }
 
 /// A failed command: the message for standard error and the exit code.
@@ -107,6 +113,18 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::User(command) => {
             let store = open_store(&config).await?;
             let result = user::run(command, &store).await;
+            store.db().close().await;
+            result
+        }
+        Command::Import(args) => {
+            let store = open_store(&config).await?;
+            let result = import::run(args, &store).await;
+            store.db().close().await;
+            result
+        }
+        Command::Files(args) => {
+            let store = open_store(&config).await?;
+            let result = files::run(args, &store).await;
             store.db().close().await;
             result
         }

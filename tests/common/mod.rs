@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod inbox;
 pub mod server;
 
 use freightdrop::db::Db;

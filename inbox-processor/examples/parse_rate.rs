@@ -1,0 +1,44 @@
+//! The raw CSV parse rate, the ceiling of the inbox's commit rate: streams a CSV file through
+//! `parse_csv_reader` (no database) and prints `rows`, `seconds` and `rows_per_sec`.
+//! Used by `bench/inbox.sh`: `cargo run --release --example parse_rate -- FILE.csv`.
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use inbox_processor::parse;
+
+fn main() -> std::process::ExitCode {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: parse_rate FILE.csv");
+        return std::process::ExitCode::from(2);
+    };
+    let rows = match std::fs::File::open(&path) {
+        Ok(file) => std::io::BufReader::new(file)
+            .lines()
+            .count()
+            .saturating_sub(1),
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let started = Instant::now();
+    let result = std::fs::File::open(&path)
+        .map_err(parse::ReadError::Io)
+        .and_then(parse::parse_csv_reader);
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(parsed) => {
+            let shipments: usize = parsed.orders.iter().map(|o| o.shipments.len()).sum();
+            println!(
+                "rows={rows} shipments={shipments} seconds={seconds:.3} rows_per_sec={:.0}",
+                rows as f64 / seconds
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Reading one claimed file and deciding on it: the parser for its name, the size limit, the
+//! parse itself off the async threads (streamed for CSV, hashed on the way), the time limit,
+//! a parser panic, and the tenancy rule. The answer is a [`Verdict`]: the values to store, or
+//! the report of a rejection. A file that is too big, too slow or crashes its parser is a
+//! rejection with the reason, like a malformed one, so it never stalls the queue.
+//!
+//! This module reads an already-open file; it never names a path, touches the database or
+//! moves a file.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::parse::{self, Format, Location, Parsed, Problem, ReadError, Rejected};
+
+/// Called with the number of bytes read so far (for a progress display).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The limits a file is read under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Files bigger than this are rejected unread.
+    pub max_bytes: u64,
+    /// Reading and parsing one file may take this long.
+    pub timeout: Duration,
+}
+
+/// What became of a file's content.
+#[derive(Debug)]
+pub enum Verdict {
+    /// The file is accepted: store these values.
+    Accepted {
+        /// The values.
+        parsed: Parsed,
+        /// The content's SHA-256, hex.
+        sha256: String,
+        /// The parser used.
+        format: Format,
+    },
+    /// The file is rejected whole.
+    Rejected {
+        /// The plain-text report, every problem found.
+        report: String,
+        /// The content's SHA-256, hex, when it was read whole.
+        sha256: Option<String>,
+        /// The parser used, if one was picked.
+        format: Option<Format>,
+    },
+}
+
+/// Reads and judges `file`, named `name` in the inbox of a user whose orders belong to
+/// `customer` and whose files are all of `format_override`, if set.
+///
+/// # Errors
+/// [`io::Error`] when the file could not be read (not the file's fault: try again later).
+pub async fn examine(
+    file: File,
+    name: &str,
+    customer: &str,
+    format_override: Option<&str>,
+    limits: Limits,
+    progress: Option<Progress>,
+) -> io::Result<Verdict> {
+    let format = match Format::from_name(name, format_override) {
+        Ok(Some(format)) => format,
+        Ok(None) => {
+            return Ok(rejected(
+                format!("{name:?} is a temporary upload name"),
+                None,
+            ))
+        }
+        Err(e) => return Ok(rejected(e.to_string(), None)),
+    };
+    let size = file.metadata()?.len();
+    if size > limits.max_bytes {
+        return Ok(rejected(
+            format!(
+                "the file is {size} bytes, more than the limit of {} bytes; split it into \
+                 smaller files",
+                limits.max_bytes
+            ),
+            Some(format),
+        ));
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let max_bytes = limits.max_bytes;
+    let job = tokio::task::spawn_blocking(move || {
+        catch_unwind(AssertUnwindSafe(|| {
+            read_and_parse(file, format, max_bytes, &flag, progress)
+        }))
+    });
+    let outcome = match tokio::time::timeout(limits.timeout, job).await {
+        Err(_elapsed) => {
+            // The reader checks the flag and stops; an in-memory parser finishes on its own
+            // thread and its result is dropped.
+            cancel.store(true, Ordering::Relaxed);
+            return Ok(rejected(
+                format!(
+                    "reading the file took longer than the limit of {} seconds; split it into \
+                     smaller files",
+                    limits.timeout.as_secs()
+                ),
+                Some(format),
+            ));
+        }
+        Ok(Err(_)) | Ok(Ok(Err(_))) => {
+            return Ok(rejected(
+                "the file could not be processed: the reader failed unexpectedly (an internal \
+                 error, reported to the operator); send the file again or contact support"
+                    .to_owned(),
+                Some(format),
+            ));
+        }
+        Ok(Ok(Ok(outcome))) => outcome?,
+    };
+    let (result, sha256) = outcome;
+    match result {
+        Ok(parsed) => match check_tenancy(&parsed, customer) {
+            Ok(()) => Ok(Verdict::Accepted {
+                parsed,
+                sha256,
+                format,
+            }),
+            Err(rejection) => Ok(Verdict::Rejected {
+                report: rejection.report(),
+                sha256: Some(sha256),
+                format: Some(format),
+            }),
+        },
+        Err(rejection) => Ok(Verdict::Rejected {
+            report: rejection.report(),
+            sha256: Some(sha256),
+            format: Some(format),
+        }),
+    }
+}
+
+/// A rejection for one reason about the whole file.
+fn rejected(reason: String, format: Option<Format>) -> Verdict {
+    let rejection = Rejected {
+        problems: vec![Problem {
+            location: Location::File,
+            field: None,
+            value: None,
+            reason,
+        }],
+        more: 0,
+    };
+    Verdict::Rejected {
+        report: rejection.report(),
+        sha256: None,
+        format,
+    }
+}
+
+/// Orders belong to the uploading user's customer: a `customerID` naming another customer is a
+/// problem, once per foreign customer, naming a few of its shipments.
+fn check_tenancy(parsed: &Parsed, customer: &str) -> Result<(), Rejected> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut foreign: Vec<(&str, Vec<&str>)> = Vec::new();
+    let orders = parsed.orders.iter().map(|o| {
+        (
+            o.customer_id.as_str(),
+            o.shipments.iter().map(|s| s.shipment_id.as_str()),
+        )
+    });
+    for (id, shipments) in orders {
+        if id != customer {
+            match foreign.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, list)) => list.extend(shipments),
+                None => foreign.push((id, shipments.collect())),
+            }
+        }
+    }
+    for update in &parsed.status_updates {
+        if let Some(id) = update.customer_id.as_deref().filter(|id| *id != customer) {
+            if !foreign.iter().any(|(c, _)| *c == id) {
+                foreign.push((id, Vec::new()));
+            }
+        }
+    }
+    for (id, shipments) in foreign {
+        let mut reason =
+            format!("this account may only send data for customer {customer:?}, not for {id:?}");
+        if !shipments.is_empty() {
+            let shown: Vec<&str> = shipments.iter().take(5).copied().collect();
+            reason.push_str(&format!(" (shipments {}", shown.join(", ")));
+            if shipments.len() > shown.len() {
+                reason.push_str(&format!(" and {} more", shipments.len() - shown.len()));
+            }
+            reason.push(')');
+        }
+        problems.push(Problem {
+            location: Location::File,
+            field: Some("customerID".to_owned()),
+            value: Some(id.to_owned()),
+            reason,
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejected { problems, more: 0 })
+    }
+}
+
+type ParseOutcome = (Result<Parsed, Rejected>, String);
+
+/// Reads the whole file once, hashing it, and parses it: CSV streamed, the others in memory.
+fn read_and_parse(
+    file: File,
+    format: Format,
+    max_bytes: u64,
+    cancel: &AtomicBool,
+    progress: Option<Progress>,
+) -> io::Result<ParseOutcome> {
+    let mut reader = HashingReader {
+        inner: file,
+        hasher: Sha256::new(),
+        read: 0,
+        cancel,
+        progress,
+    };
+    let result = match format {
+        Format::Csv => match parse::parse_csv_reader(&mut reader) {
+            Ok(parsed) => Ok(parsed),
+            Err(ReadError::Rejected(rejection)) => Err(rejection),
+            Err(ReadError::Io(e)) => return Err(e),
+        },
+        _ => {
+            let mut bytes = Vec::new();
+            (&mut reader).take(max_bytes).read_to_end(&mut bytes)?;
+            parse::parse(format, &bytes)
+        }
+    };
+    // The parser may stop early (a rejected CSV); the hash covers the whole file.
+    io::copy(&mut reader, &mut io::sink())?;
+    let digest = reader.hasher.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((result, hex))
+}
+
+/// A reader that hashes what passes through, reports progress and stops when cancelled.
+struct HashingReader<'a> {
+    inner: File,
+    hasher: Sha256,
+    read: u64,
+    cancel: &'a AtomicBool,
+    progress: Option<Progress>,
+}
+
+impl Read for HashingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "time limit reached",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        if let Some(progress) = &self.progress {
+            progress(self.read);
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,488 @@
+//! The exactly-once path of one file: claim it in the ledger, read and judge it, commit the
+//! orders and the ledger row in one transaction, then move it to `done/` or `error/`.
+//!
+//! Crash safety comes from the order of steps and from the ledger row, which is open while the
+//! file may be in the inbox:
+//! - no open row: the file is new; inserting the row is the claim (one process wins);
+//! - open, `processing`, lease running: another process (or this one) is at it; wait;
+//! - open, `processing`, lease over: its process died before committing; take it over and
+//!   process it again (nothing of it was committed); after `max_attempts` it is set aside to
+//!   `error/` so a file that kills the server cannot block the inbox;
+//! - open, `done`/`error`: committed, the move did not finish; finish the move only.
+//!
+//! Test hooks (read here and nowhere else; unset in production): the environment variables
+//! `FREIGHTDROP_TEST_PAUSE_BEFORE_COMMIT` and `FREIGHTDROP_TEST_PAUSE_AFTER_COMMIT`, each set to
+//! a file name, make the worker handling that file stop for good just before the commit or just
+//! after it, so a test can kill the process at that point (tests/inbox_crash.rs).
+//!
+//! This module knows the inbox folders, the ledger and the stores; not protocols, not users'
+//! accounts (the caller passes an [`Uploader`]).
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::examine::{self, Limits, Progress, Verdict};
+use crate::filing::{self, Placement, DONE, ERROR};
+use crate::ledger::{now_ms, Counts, FileRow, FileState, Finish, Identity, Ledger, LedgerError};
+use crate::orders;
+use crate::parse::is_temporary_name;
+
+/// Who uploaded a file: the inbox's user, the customer its orders belong to, and the format
+/// override of the account, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Uploader {
+    /// The user (its home is the inbox).
+    pub user: String,
+    /// The customer code every order in its files must carry.
+    pub customer: String,
+    /// Parse every file as this format, whatever its name (`csv`, `xml`, ...).
+    pub format: Option<String>,
+}
+
+/// How the pipeline works; [`Settings::default`] has the production values.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Files processed at once.
+    pub workers: usize,
+    /// A file found by a scan or a change event must keep its size and mtime this long before
+    /// it is read.
+    pub settle: Duration,
+    /// Every home is scanned again this often, for events that were lost.
+    pub rescan: Duration,
+    /// A claim lasts this long unless renewed; it is renewed every third of it.
+    pub lease: Duration,
+    /// Size and time limits of one file.
+    pub limits: Limits,
+    /// A file whose processing was interrupted this many times is set aside to `error/`.
+    pub max_attempts: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Settings {
+            workers: cores.clamp(2, 8),
+            settle: Duration::from_secs(2),
+            rescan: Duration::from_secs(30),
+            lease: Duration::from_secs(10),
+            limits: Limits {
+                max_bytes: 512 * 1024 * 1024,
+                timeout: Duration::from_secs(300),
+            },
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Why a file could not be handled now; it stays in the inbox and is tried again later.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The ledger or the order store failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The database failed while writing orders.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The file or a folder could not be read or written.
+    #[error("file system: {0}")]
+    Io(#[from] io::Error),
+    /// Another process took the claim over (this one was too slow); it finishes the file.
+    #[error("the claim on the file was taken over by another process")]
+    LostClaim,
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The file is committed and, unless its note says otherwise, in `done/` or `error/`.
+    Finished(Box<FileRow>),
+    /// Someone holds the file's claim; try again at this time (Unix ms), if given.
+    Busy {
+        /// When the holder's lease runs out.
+        retry_at_ms: Option<i64>,
+    },
+    /// Nothing to do: no such file, a temporary name or not a plain file.
+    Skipped,
+}
+
+/// The pipeline over one ledger and one homes folder.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    ledger: Ledger,
+    homes: PathBuf,
+    settings: Settings,
+    pause_before_commit: Option<String>,
+    pause_after_commit: Option<String>,
+}
+
+impl Pipeline {
+    /// The pipeline for the homes under `homes` (`<data>/homes`), recording in `ledger`.
+    pub fn new(ledger: Ledger, homes: impl Into<PathBuf>, settings: Settings) -> Pipeline {
+        let hook = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Pipeline {
+            ledger,
+            homes: homes.into(),
+            settings,
+            pause_before_commit: hook("FREIGHTDROP_TEST_PAUSE_BEFORE_COMMIT"),
+            pause_after_commit: hook("FREIGHTDROP_TEST_PAUSE_AFTER_COMMIT"),
+        }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The homes folder.
+    pub fn homes(&self) -> &Path {
+        &self.homes
+    }
+
+    /// Handles the file `name` in `uploader`'s inbox: processes it, finishes an interrupted
+    /// move, or says who holds it. `progress` hears the bytes read.
+    ///
+    /// # Errors
+    /// [`PipelineError`] when the database or the disk failed; the file stays where it is and
+    /// its claim is released, to be tried again.
+    pub async fn process(
+        &self,
+        uploader: &Uploader,
+        name: &str,
+        progress: Option<Progress>,
+    ) -> Result<Outcome, PipelineError> {
+        if is_temporary_name(name) || name.contains(['/', '\\']) || name.is_empty() {
+            return Ok(Outcome::Skipped);
+        }
+        let inbox = self.homes.join(&uploader.user);
+        // At most two rounds: a committed row whose file was replaced is closed, then the new
+        // file is claimed.
+        for _ in 0..2 {
+            let open = self.ledger.open_row(&uploader.user, name).await?;
+            let found = match std::fs::symlink_metadata(inbox.join(name)) {
+                Ok(meta) if meta.file_type().is_file() => Some(Identity::of(&meta)),
+                Ok(_) => return Ok(Outcome::Skipped),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(row) = open else {
+                let Some(identity) = found else {
+                    return Ok(Outcome::Skipped);
+                };
+                return match self
+                    .ledger
+                    .claim_new(&uploader.user, name, identity, self.settings.lease)
+                    .await?
+                {
+                    Some(row) => self.run_claimed(row, uploader, &inbox, progress).await,
+                    None => Ok(Outcome::Busy { retry_at_ms: None }),
+                };
+            };
+            let mine = row.claim_owner == self.ledger.owner();
+            if !mine && row.lease_until_ms > now_ms() {
+                return Ok(Outcome::Busy {
+                    retry_at_ms: Some(row.lease_until_ms),
+                });
+            }
+            // A committed row keeps the identity it was committed with, to tell its file from
+            // a new upload under the same name.
+            let reread = if row.state == FileState::Processing {
+                found
+            } else {
+                None
+            };
+            let row = match self
+                .ledger
+                .retake(
+                    &row,
+                    reread,
+                    self.settings.lease,
+                    !mine && row.state == FileState::Processing,
+                )
+                .await?
+            {
+                Some(row) => row,
+                None => return Ok(Outcome::Busy { retry_at_ms: None }),
+            };
+            match (row.state, found) {
+                (FileState::Processing, Some(_)) => {
+                    return self.run_claimed(row, uploader, &inbox, progress).await;
+                }
+                (FileState::Processing | FileState::Vanished, None) => {
+                    self.ledger.close(row.id, None).await?;
+                    return Ok(Outcome::Skipped);
+                }
+                (FileState::Done | FileState::Error, Some(now)) if now != row.identity => {
+                    self.ledger
+                        .close(
+                            row.id,
+                            Some("replaced in the inbox by a new upload before it was moved"),
+                        )
+                        .await?;
+                }
+                _ => {
+                    let _heartbeat = self.heartbeat(row.id);
+                    return self.place(row, &inbox).await;
+                }
+            }
+        }
+        Ok(Outcome::Busy { retry_at_ms: None })
+    }
+
+    /// Reads, commits and moves a file this process has just claimed.
+    async fn run_claimed(
+        &self,
+        row: FileRow,
+        uploader: &Uploader,
+        inbox: &Path,
+        progress: Option<Progress>,
+    ) -> Result<Outcome, PipelineError> {
+        let _heartbeat = self.heartbeat(row.id);
+        let result = self.read_and_commit(&row, uploader, inbox, progress).await;
+        match result {
+            Ok(Some(committed)) => self.place(committed, inbox).await,
+            Ok(None) => {
+                if row.attempts == 1 {
+                    self.ledger.discard(row.id).await?;
+                }
+                self.ledger.close(row.id, None).await?;
+                Ok(Outcome::Skipped)
+            }
+            Err(e) => {
+                // Let the next attempt (this process's retry or another's) take it at once.
+                let _ = self.ledger.renew(row.id, Duration::ZERO).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The claimed part: `None` when the file left the inbox before it could be opened.
+    async fn read_and_commit(
+        &self,
+        row: &FileRow,
+        uploader: &Uploader,
+        inbox: &Path,
+        progress: Option<Progress>,
+    ) -> Result<Option<FileRow>, PipelineError> {
+        let file = match File::open(inbox.join(&row.name)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let opened = Identity::of(&file.metadata()?);
+        // What was opened must be the plain file at that name, never a symbolic link's target;
+        // a file swapped meanwhile is seen again by its own event or the next scan.
+        let at_name = std::fs::symlink_metadata(inbox.join(&row.name))
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .map(|m| Identity::of(&m));
+        if at_name != Some(opened) {
+            return Ok(None);
+        }
+        if opened != row.identity {
+            self.ledger.set_identity(row.id, opened).await?;
+        }
+        let row = &FileRow {
+            identity: opened,
+            ..row.clone()
+        };
+        let verdict = if row.attempts > self.settings.max_attempts {
+            Verdict::Rejected {
+                report: format!(
+                    "the file was rejected: 1 problem found\nfile: processing this file was \
+                     interrupted {} times (the server stopped while reading it); it was set \
+                     aside so it cannot block the inbox; contact support",
+                    row.attempts - 1
+                ),
+                sha256: None,
+                format: None,
+            }
+        } else {
+            examine::examine(
+                file,
+                &row.name,
+                &uploader.customer,
+                uploader.format.as_deref(),
+                self.settings.limits,
+                progress,
+            )
+            .await?
+        };
+        self.hook(&self.pause_before_commit, &row.name).await;
+        let mut conn = self.ledger.pool().acquire().await?;
+        // SQLite's default page cache (2 MB) makes a big transaction spill and rewrite pages
+        // in the WAL over and over; this connection gets a bigger one while it commits.
+        let sqlite = conn.backend_name() == "SQLite";
+        if sqlite {
+            sqlx::query("PRAGMA cache_size = -131072")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let committed = self.commit(&mut conn, row, uploader, verdict, inbox).await;
+        if sqlite {
+            let _ = sqlx::query("PRAGMA cache_size = -2000")
+                .execute(&mut *conn)
+                .await;
+        }
+        let committed = committed?;
+        drop(conn);
+        self.hook(&self.pause_after_commit, &row.name).await;
+        Ok(Some(committed))
+    }
+
+    /// The one transaction: the orders stored, the ledger row finished with the name chosen
+    /// in `done/` or `error/`. Returns the row as committed.
+    async fn commit(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        row: &FileRow,
+        uploader: &Uploader,
+        verdict: Verdict,
+        inbox: &Path,
+    ) -> Result<FileRow, PipelineError> {
+        use sqlx::Connection as _;
+        let (mut finish, parsed) = match verdict {
+            Verdict::Accepted {
+                parsed,
+                sha256,
+                format,
+            } => {
+                let warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+                let finish = Finish {
+                    state: FileState::Done,
+                    sha256: Some(sha256),
+                    format: Some(format.to_string()),
+                    counts: Counts::default(),
+                    report: (!warnings.is_empty()).then(|| warnings.join("\n")),
+                    placed_name: String::new(),
+                };
+                (finish, Some(parsed))
+            }
+            Verdict::Rejected {
+                report,
+                sha256,
+                format,
+            } => {
+                let finish = Finish {
+                    state: FileState::Error,
+                    sha256,
+                    format: format.map(|f| f.to_string()),
+                    counts: Counts::default(),
+                    report: Some(report),
+                    placed_name: String::new(),
+                };
+                (finish, None)
+            }
+        };
+        let rejected = finish.state == FileState::Error;
+        let dir = inbox.join(if rejected { ERROR } else { DONE });
+        std::fs::create_dir_all(&dir)?;
+        finish.placed_name = filing::free_name(&dir, &row.name, rejected)?;
+        // Both statements write, so on SQLite the first takes the write lock at once. The
+        // ledger update proves the claim is still ours; if not, nothing is kept.
+        let mut tx = conn.begin().await?;
+        if let Some(parsed) = &parsed {
+            finish.counts = orders::store(&mut tx, &uploader.customer, row.id, parsed).await?;
+        }
+        if !self.ledger.finish(&mut tx, row.id, &finish).await? {
+            tx.rollback().await?;
+            return Err(PipelineError::LostClaim);
+        }
+        tx.commit().await?;
+        Ok(FileRow {
+            state: finish.state,
+            sha256: finish.sha256,
+            format: finish.format,
+            finished_at: Some(crate::ledger::now_secs()),
+            counts: Some(finish.counts),
+            report: finish.report,
+            placed_name: Some(finish.placed_name),
+            ..row.clone()
+        })
+    }
+
+    /// Moves a committed file to `done/` or `error/` (with its report) and closes its row.
+    async fn place(&self, row: FileRow, inbox: &Path) -> Result<Outcome, PipelineError> {
+        let rejected = row.state == FileState::Error;
+        let dir = inbox.join(if rejected { ERROR } else { DONE });
+        std::fs::create_dir_all(&dir)?;
+        let mut placed = match &row.placed_name {
+            Some(name) => name.clone(),
+            None => {
+                let name = filing::free_name(&dir, &row.name, rejected)?;
+                self.ledger.set_placed(row.id, &name).await?;
+                name
+            }
+        };
+        let note = loop {
+            match filing::place(inbox, &row.name, &dir, &placed, row.identity)? {
+                Placement::Moved => {
+                    if rejected {
+                        let report = row.report.as_deref().unwrap_or("the file was rejected");
+                        filing::write_report(&dir, &placed, report)?;
+                    }
+                    break None;
+                }
+                Placement::Taken => {
+                    placed = filing::free_name(&dir, &row.name, rejected)?;
+                    self.ledger.set_placed(row.id, &placed).await?;
+                }
+                Placement::Replaced => {
+                    break Some("replaced in the inbox by a new upload before it was moved")
+                }
+                Placement::Gone => break Some("the file left the inbox before it was moved"),
+            }
+        };
+        self.ledger.close(row.id, note).await?;
+        Ok(Outcome::Finished(Box::new(FileRow {
+            placed_name: Some(placed),
+            closed_at: Some(crate::ledger::now_secs()),
+            note: note.map(str::to_owned).or(row.note.clone()),
+            ..row
+        })))
+    }
+
+    /// Renews the claim on row `id` until the returned guard is dropped.
+    fn heartbeat(&self, id: i64) -> AbortOnDrop {
+        let ledger = self.ledger.clone();
+        let lease = self.settings.lease;
+        let every = (lease / 3).max(Duration::from_millis(100));
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match ledger.renew(id, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(error = %e, "could not renew an inbox claim"),
+                }
+            }
+        }))
+    }
+
+    /// The test hook: waits forever when `wanted` names this file.
+    async fn hook(&self, wanted: &Option<String>, name: &str) {
+        if wanted.as_deref() == Some(name) {
+            tracing::warn!(file = %name, "test hook: pausing this file for good");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,60 @@
+//! The server's side of the inbox: the inbox-processor crate wired to this server's user store,
+//! homes folder and arrival channel. The processor itself knows files and the database; this
+//! module only tells it who the users are and where their homes lie.
+
+use std::path::PathBuf;
+
+use inbox_processor::{Accounts, Arrived, Ledger, Pipeline, Processor, Settings, Uploader};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::arrivals::Arrival;
+use crate::db::Db;
+use crate::server::Core;
+use crate::users::UserStore;
+
+/// The user store as the inbox sees it: a user's customer and format override.
+#[derive(Debug, Clone)]
+pub struct UserAccounts(pub UserStore);
+
+impl Accounts for UserAccounts {
+    async fn uploader(
+        &self,
+        user: &str,
+    ) -> Result<Option<Uploader>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.get(user).await?.map(|u| Uploader {
+            user: u.name,
+            customer: u.customer,
+            format: u.format,
+        }))
+    }
+}
+
+/// The pipeline over `db` and the homes in `homes`, with the production settings.
+pub fn pipeline(db: &Db, homes: impl Into<PathBuf>) -> Pipeline {
+    Pipeline::new(Ledger::new(db.pool().clone()), homes, Settings::default())
+}
+
+/// Starts the inbox processor on the core's task tracker, fed by the frontends' arrivals, until
+/// the core's shutdown token is cancelled.
+pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> JoinHandle<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(arrival) = arrived.recv().await {
+            tracing::info!(user = %arrival.user, file = %arrival.name, protocol = %arrival.protocol, "file arrived in inbox");
+            let forwarded = Arrived {
+                user: arrival.user,
+                name: arrival.name,
+            };
+            if tx.send(forwarded).is_err() {
+                break;
+            }
+        }
+    });
+    let processor = Processor::new(
+        pipeline(db, core.config.homes_dir()),
+        UserAccounts(core.users.clone()),
+    );
+    core.tasks
+        .spawn(processor.run(rx, core.shutdown.clone(), core.tasks.clone()))
+}

@@ -1,0 +1,345 @@
+//! The inbox against the real server on SQLite and PostgreSQL: files dropped in an inbox (the
+//! way an admin's copy or another node puts them: written aside, renamed in) end in `done/` or
+//! in `error/` with a report; the same file twice gives the same orders; tenancy; name
+//! collisions; uploads over FTP and SFTP; the `import` and `files` commands.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::inbox::{
+    count, drop_file, orders_csv, placed, status_csv, wait_gone, wait_placed, BAD_CSV,
+};
+use common::server::{wait_for, TestServer};
+use common::{stdout, Backend, TestEnv};
+
+const PASSWORD: &str = "alice-password";
+
+async fn server_with_alice(backend: Backend) -> TestServer {
+    let server = TestServer::start(backend, &[]).await;
+    server.add_user("alice", PASSWORD, &[]);
+    server
+}
+
+on_both_backends!(
+    files_end_in_done_or_error_with_a_report,
+    super::files_end_in_done_or_error_with_a_report
+);
+async fn files_end_in_done_or_error_with_a_report(backend: Backend) {
+    let server = server_with_alice(backend).await;
+    let home = server.env.home("alice");
+    drop_file(&home.join("out"), "keep.csv", b"not for the inbox");
+    std::fs::write(home.join("upload.csv.part"), "customerID\n").unwrap();
+    std::fs::write(home.join(".hidden.csv"), "customerID\n").unwrap();
+    drop_file(
+        &home,
+        "good.csv",
+        orders_csv("1234", &["A1", "A2"]).as_bytes(),
+    );
+    drop_file(&home, "bad.csv", BAD_CSV.as_bytes());
+    drop_file(&home, "notes.txt", b"hello");
+    drop_file(&home, "foreign.csv", orders_csv("5678", &["F1"]).as_bytes());
+    wait_placed(&home, 4);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["good.csv"]);
+    assert_eq!(error, ["bad.csv", "foreign.csv", "notes.txt"]);
+
+    let report = |name: &str| {
+        std::fs::read_to_string(home.join("error").join(format!("{name}.error.txt")))
+            .unwrap_or_else(|e| panic!("report of {name}: {e}"))
+    };
+    let bad = report("bad.csv");
+    assert!(
+        bad.starts_with("the file was rejected: 2 problems found"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("line 2, field deliveryDate, value \"31-02-2025\""),
+        "{bad}"
+    );
+    assert!(bad.contains("line 3"), "{bad}");
+    assert!(
+        report("notes.txt").contains("\"txt\""),
+        "{}",
+        report("notes.txt")
+    );
+    let foreign = report("foreign.csv");
+    assert!(
+        foreign.contains("customerID") && foreign.contains("\"5678\"") && foreign.contains("F1"),
+        "{foreign}"
+    );
+    // Temporary and hidden names and the sub-folders are left alone.
+    assert!(home.join("upload.csv.part").exists());
+    assert!(home.join(".hidden.csv").exists());
+    assert!(home.join("out/keep.csv").exists());
+
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT CAST(SUM(colli) AS BIGINT) FROM shipments WHERE customer = '1234'"
+        )
+        .await,
+        24
+    );
+    let listed = server
+        .env
+        .cli(&["files", "--state", "error", "--json"], None);
+    assert!(listed.status.success());
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let bad_row = rows.iter().find(|r| r["name"] == "bad.csv").unwrap();
+    assert_eq!(
+        bad_row["report"].as_str().unwrap().trim_end(),
+        bad.trim_end()
+    );
+    assert_eq!(bad_row["placed_name"], "bad.csv");
+}
+
+on_both_backends!(
+    the_same_file_twice_gives_the_same_orders,
+    super::the_same_file_twice_gives_the_same_orders
+);
+async fn the_same_file_twice_gives_the_same_orders(backend: Backend) {
+    let server = server_with_alice(backend).await;
+    let home = server.env.home("alice");
+    let orders = orders_csv("1234", &["B1", "B2", "B3"]);
+    let status = status_csv(&["B1", "B2", "B3"]);
+    for round in 1..=2 {
+        drop_file(&home, "orders.csv", orders.as_bytes());
+        wait_gone(&home, "orders.csv");
+        drop_file(&home, "status.csv", status.as_bytes());
+        wait_gone(&home, "status.csv");
+        wait_placed(&home, round * 2);
+        assert_eq!(
+            count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+            3
+        );
+        assert_eq!(
+            count(
+                &server.env,
+                "SELECT CAST(SUM(goods_lines) AS BIGINT) FROM shipments"
+            )
+            .await,
+            6
+        );
+        assert_eq!(
+            count(&server.env, "SELECT COUNT(*) FROM status_events").await,
+            3
+        );
+    }
+    // The second copies got new names; the first ones were not overwritten.
+    let (done, error) = placed(&home);
+    assert!(error.is_empty(), "{error:?}");
+    assert_eq!(done.len(), 4, "{done:?}");
+    assert!(done.contains(&"orders.csv".to_owned()) && done.contains(&"status.csv".to_owned()));
+    for name in &done {
+        let content = std::fs::read_to_string(home.join("done").join(name)).unwrap();
+        let expected = if name.starts_with("orders") {
+            &orders
+        } else {
+            &status
+        };
+        assert_eq!(&content, expected, "{name}");
+    }
+    // A changed shipment replaces the stored one, goods lines included.
+    let changed = orders.replace(";2;pallet;", ";7;pallet;");
+    drop_file(&home, "orders.csv", changed.as_bytes());
+    wait_placed(&home, 5);
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT CAST(SUM(colli) AS BIGINT) FROM shipments"
+        )
+        .await,
+        51
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT CAST(SUM(goods_lines) AS BIGINT) FROM shipments"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM inbox_files WHERE state = 'done'"
+        )
+        .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn uploads_over_ftp_and_sftp_end_in_done_with_their_orders() {
+    let server = server_with_alice(Backend::Sqlite).await;
+    let home = server.env.home("alice");
+    let local = server.env.dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("ftp.csv"), orders_csv("1234", &["FTP1"])).unwrap();
+    std::fs::write(
+        local.join("sftp.csv"),
+        orders_csv("1234", &["SFTP1", "SFTP2"]),
+    )
+    .unwrap();
+    let ftp = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-T", "ftp.csv"])
+        .arg(format!(
+            "ftp://alice:{PASSWORD}@127.0.0.1:{}/",
+            server.port("ftp")
+        ))
+        .current_dir(&local)
+        .output()
+        .unwrap();
+    assert!(
+        ftp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ftp.stderr)
+    );
+    let sftp = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "30",
+            "-u",
+            &format!("alice:{PASSWORD}"),
+        ])
+        .args(["-T", "sftp.csv"])
+        .arg(format!("sftp://127.0.0.1:{}/sftp.csv", server.port("sftp")))
+        .current_dir(&local)
+        .output()
+        .unwrap();
+    assert!(
+        sftp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sftp.stderr)
+    );
+    wait_placed(&home, 2);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["ftp.csv", "sftp.csv"], "errors: {error:?}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        3
+    );
+    let log = server.log();
+    assert!(log.contains("file arrived in inbox"), "{log}");
+}
+
+#[tokio::test]
+async fn import_and_files_commands() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let added = env.cli(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--customer",
+            "1234",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(added.status.success());
+    let local = env.dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let good = local.join("week.csv");
+    std::fs::write(&good, orders_csv("1234", &["I1", "I2"])).unwrap();
+    let bad = local.join("broken.csv");
+    std::fs::write(&bad, BAD_CSV).unwrap();
+
+    let dry = env.cli(
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--user",
+            "alice",
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_eq!(dry.status.code(), Some(1));
+    assert!(
+        stdout(&dry).contains("would be rejected"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(stdout(&dry).contains("deliveryDate"), "{}", stdout(&dry));
+
+    let imported = env.cli(&["import", good.to_str().unwrap(), "--user", "alice"], None);
+    assert!(imported.status.success(), "{}", common::stderr(&imported));
+    let text = stdout(&imported);
+    assert!(text.contains("week.csv: accepted as csv"), "{text}");
+    assert!(
+        text.contains("2 orders, 2 shipments, 4 goods lines"),
+        "{text}"
+    );
+    assert!(text.contains("moved to done/week.csv"), "{text}");
+    assert!(env.home("alice").join("done/week.csv").exists());
+    assert!(good.exists(), "the original stays where it was");
+
+    let rejected = env.cli(&["import", bad.to_str().unwrap(), "--user", "alice"], None);
+    assert_eq!(rejected.status.code(), Some(1));
+    assert!(stdout(&rejected).contains("report in error/broken.csv.error.txt"));
+    assert!(env
+        .home("alice")
+        .join("error/broken.csv.error.txt")
+        .exists());
+
+    let again = env.cli(&["import", good.to_str().unwrap(), "--user", "alice"], None);
+    assert!(again.status.success());
+    let (done, _) = placed(&env.home("alice"));
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM shipments").await, 2);
+
+    let listed = env.cli(&["files", "--user", "alice"], None);
+    assert!(listed.status.success());
+    let table = stdout(&listed);
+    assert!(
+        table.contains("done/week.csv") && table.contains("error/broken.csv"),
+        "{table}"
+    );
+    let errors = env.cli(&["files", "--state", "error", "--json"], None);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&errors)).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1));
+    let wrong = env.cli(&["files", "--state", "lost"], None);
+    assert_eq!(wrong.status.code(), Some(2));
+    let nobody = env.cli(
+        &["import", good.to_str().unwrap(), "--user", "nobody"],
+        None,
+    );
+    assert_eq!(nobody.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn a_file_found_by_the_start_scan_is_processed() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let added = env.cli(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--customer",
+            "1234",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(added.status.success());
+    let home = env.home("alice");
+    // Written in place while no server runs: only the start-up scan can find it.
+    std::fs::write(home.join("early.csv"), orders_csv("1234", &["E1"])).unwrap();
+    let server = TestServer::start_in(env, &[]);
+    wait_for("early.csv in done/", Duration::from_secs(30), || {
+        home.join("done/early.csv").exists()
+    });
+    assert!(!home.join("early.csv").exists());
+    drop(server);
+}
