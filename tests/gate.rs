@@ -36,8 +36,13 @@ async fn pipelined_guesses_cannot_outrun_the_block() {
     let attempts = (0..12).map(|i| {
         let gate = gate.clone();
         tokio::spawn(async move {
-            gate.login_password(peer, "alice", Password::new(format!("guess-{i}")), Protocol::Ftp)
-                .await
+            gate.login_password(
+                peer,
+                "alice",
+                Password::new(format!("guess-{i}")),
+                Protocol::Ftp,
+            )
+            .await
         })
     });
     let mut checked = 0;
@@ -55,11 +60,21 @@ async fn pipelined_guesses_cannot_outrun_the_block() {
     assert!(gate.is_blocked(peer));
     // The right password is refused too while blocked; another address is not affected.
     let right = gate
-        .login_password(peer, "alice", Password::new("alice-password"), Protocol::Ftp)
+        .login_password(
+            peer,
+            "alice",
+            Password::new("alice-password"),
+            Protocol::Ftp,
+        )
         .await;
     assert!(matches!(right, Err(Refusal::Blocked)));
     let other = "192.0.2.8".parse().unwrap();
-    gate.login_password(other, "alice", Password::new("alice-password"), Protocol::Ftp)
-        .await
-        .unwrap();
+    gate.login_password(
+        other,
+        "alice",
+        Password::new("alice-password"),
+        Protocol::Ftp,
+    )
+    .await
+    .unwrap();
 }

@@ -67,12 +67,21 @@ async fn sigterm_lets_a_running_download_finish_then_exits() {
     );
     // 40 MB at 10 MB/s: about four seconds, so SIGTERM lands mid-transfer.
     let download = std::process::Command::new("curl")
-        .args(["-sS", "--limit-rate", "10M", "-o", target.to_str().unwrap(), &url])
+        .args([
+            "-sS",
+            "--limit-rate",
+            "10M",
+            "-o",
+            target.to_str().unwrap(),
+            &url,
+        ])
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
     common::server::wait_for("the download to start", Duration::from_secs(10), || {
-        std::fs::metadata(&target).map(|m| m.len() > 0).unwrap_or(false)
+        std::fs::metadata(&target)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
     });
     let ftp_port = server.port("ftp");
     let code = server.stop(Duration::from_secs(30));
