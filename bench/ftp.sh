@@ -116,7 +116,7 @@ EOF
 start_freightdrop() {
     log "starting freightdrop on 127.0.0.1:$FD_PORT"
     mkdir -p "$W/fd" "$W/certs"
-    RUST_LOG=warn setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
+    RUST_LOG=warn,libunftp=warn,rustls=error setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
         --ftp-addr "127.0.0.1:$FD_PORT" --sftp-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
         --passive-ports 42000-42999 --log-format json >"$W/fd.out" 2>"$W/fd.err" &
     FD_PID=$!
@@ -387,7 +387,7 @@ main() {
     log "raw numbers: $OUT"
     log "freightdrop peak memory: $(awk '/^VmHWM/ { print $2, $3 }' "/proc/$FD_PID/status" 2>/dev/null)"
     if [[ -s $W/fd.err ]]; then
-        log "freightdrop's log (RUST_LOG=warn), lines per level and message:"
+        log "freightdrop's log (warnings; rustls at error), lines per level and message:"
         python3 - "$W/fd.err" <<'EOF' | tee -a "$OUT" >&2
 import collections, json, sys
 seen = collections.Counter()

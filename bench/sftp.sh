@@ -128,7 +128,7 @@ EOF
 start_freightdrop() {
     log "starting freightdrop on 127.0.0.1:$FD_PORT"
     mkdir -p "$W/fd" "$W/certs"
-    RUST_LOG=warn setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
+    RUST_LOG=warn,libunftp=warn,rustls=error setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
         --ftp-addr 127.0.0.1:0 --sftp-addr "127.0.0.1:$FD_PORT" --http-addr 127.0.0.1:0 \
         --log-format json >"$W/fd.out" 2>"$W/fd.err" &
     FD_PID=$!
