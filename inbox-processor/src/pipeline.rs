@@ -21,6 +21,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,6 +31,9 @@ use crate::filing::{self, Placement, DONE, ERROR};
 use crate::ledger::{now_ms, Counts, FileRow, FileState, Finish, Identity, Ledger, LedgerError};
 use crate::orders;
 use crate::parse::is_temporary_name;
+
+/// From this size on, a file's transaction gets a bigger SQLite page cache.
+const BIG_FILE: u64 = 4 * 1024 * 1024;
 
 /// Who uploaded a file: the inbox's user, the customer its orders belong to, and the format
 /// override of the account, if any.
@@ -117,13 +121,18 @@ pub struct Pipeline {
     settings: Settings,
     pause_before_commit: Option<String>,
     pause_after_commit: Option<String>,
+    // Some on SQLite, which has one writer at a time: its busy handler sleeps in steps of
+    // up to 100 ms, so this process's workers take turns here instead.
+    write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Pipeline {
     /// The pipeline for the homes under `homes` (`<data>/homes`), recording in `ledger`.
     pub fn new(ledger: Ledger, homes: impl Into<PathBuf>, settings: Settings) -> Pipeline {
         let hook = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let sqlite = ledger.pool().connect_options().database_url.scheme() == "sqlite";
         Pipeline {
+            write_turns: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
             ledger,
             homes: homes.into(),
             settings,
@@ -166,25 +175,31 @@ impl Pipeline {
         // At most two rounds: a committed row whose file was replaced is closed, then the new
         // file is claimed.
         for _ in 0..2 {
-            let open = self.ledger.open_row(&uploader.user, name).await?;
             let found = match std::fs::symlink_metadata(inbox.join(name)) {
                 Ok(meta) if meta.file_type().is_file() => Some(Identity::of(&meta)),
                 Ok(_) => return Ok(Outcome::Skipped),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e.into()),
             };
-            let Some(row) = open else {
-                let Some(identity) = found else {
+            // The common case first: a new file, claimed by inserting its row. The insert fails
+            // when an open row exists, which is then looked at.
+            if let Some(identity) = found {
+                let claimed = {
+                    let _turn = self.write_turn().await;
+                    self.ledger
+                        .claim_new(&uploader.user, name, identity, self.settings.lease)
+                        .await?
+                };
+                if let Some(row) = claimed {
+                    return self.run_claimed(row, uploader, &inbox, progress).await;
+                }
+            }
+            let Some(row) = self.ledger.open_row(&uploader.user, name).await? else {
+                if found.is_none() {
                     return Ok(Outcome::Skipped);
-                };
-                return match self
-                    .ledger
-                    .claim_new(&uploader.user, name, identity, self.settings.lease)
-                    .await?
-                {
-                    Some(row) => self.run_claimed(row, uploader, &inbox, progress).await,
-                    None => Ok(Outcome::Busy { retry_at_ms: None }),
-                };
+                }
+                // Closed between the insert and the look: look again.
+                continue;
             };
             let mine = row.claim_owner == self.ledger.owner();
             if !mine && row.lease_until_ms > now_ms() {
@@ -199,7 +214,8 @@ impl Pipeline {
             } else {
                 None
             };
-            let row = match self
+            let turn = self.write_turn().await;
+            let retaken = self
                 .ledger
                 .retake(
                     &row,
@@ -207,17 +223,17 @@ impl Pipeline {
                     self.settings.lease,
                     !mine && row.state == FileState::Processing,
                 )
-                .await?
-            {
-                Some(row) => row,
-                None => return Ok(Outcome::Busy { retry_at_ms: None }),
+                .await?;
+            drop(turn);
+            let Some(row) = retaken else {
+                return Ok(Outcome::Busy { retry_at_ms: None });
             };
             match (row.state, found) {
                 (FileState::Processing, Some(_)) => {
                     return self.run_claimed(row, uploader, &inbox, progress).await;
                 }
                 (FileState::Processing | FileState::Vanished, None) => {
-                    self.ledger.close(row.id, None).await?;
+                    self.close(row.id, None).await?;
                     return Ok(Outcome::Skipped);
                 }
                 (FileState::Done | FileState::Error, Some(now)) if now != row.identity => {
@@ -253,7 +269,7 @@ impl Pipeline {
                 if row.attempts == 1 {
                     self.ledger.discard(row.id).await?;
                 }
-                self.ledger.close(row.id, None).await?;
+                self.close(row.id, None).await?;
                 Ok(Outcome::Skipped)
             }
             Err(e) => {
@@ -317,10 +333,11 @@ impl Pipeline {
             .await?
         };
         self.hook(&self.pause_before_commit, &row.name).await;
+        let turn = self.write_turn().await;
         let mut conn = self.ledger.pool().acquire().await?;
         // SQLite's default page cache (2 MB) makes a big transaction spill and rewrite pages
         // in the WAL over and over; this connection gets a bigger one while it commits.
-        let sqlite = conn.backend_name() == "SQLite";
+        let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
         if sqlite {
             sqlx::query("PRAGMA cache_size = -131072")
                 .execute(&mut *conn)
@@ -332,8 +349,9 @@ impl Pipeline {
                 .execute(&mut *conn)
                 .await;
         }
-        let committed = committed?;
         drop(conn);
+        drop(turn);
+        let committed = committed?;
         self.hook(&self.pause_after_commit, &row.name).await;
         Ok(Some(committed))
     }
@@ -418,7 +436,7 @@ impl Pipeline {
             Some(name) => name.clone(),
             None => {
                 let name = filing::free_name(&dir, &row.name, rejected)?;
-                self.ledger.set_placed(row.id, &name).await?;
+                self.set_placed(row.id, &name).await?;
                 name
             }
         };
@@ -433,7 +451,7 @@ impl Pipeline {
                 }
                 Placement::Taken => {
                     placed = filing::free_name(&dir, &row.name, rejected)?;
-                    self.ledger.set_placed(row.id, &placed).await?;
+                    self.set_placed(row.id, &placed).await?;
                 }
                 Placement::Replaced => {
                     break Some("replaced in the inbox by a new upload before it was moved")
@@ -441,13 +459,33 @@ impl Pipeline {
                 Placement::Gone => break Some("the file left the inbox before it was moved"),
             }
         };
-        self.ledger.close(row.id, note).await?;
+        self.close(row.id, note).await?;
         Ok(Outcome::Finished(Box::new(FileRow {
             placed_name: Some(placed),
             closed_at: Some(crate::ledger::now_secs()),
             note: note.map(str::to_owned).or(row.note.clone()),
             ..row
         })))
+    }
+
+    /// This process's turn to write, on SQLite; nothing to wait for on PostgreSQL.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_turns {
+            Some(turns) => Some(turns.lock().await),
+            None => None,
+        }
+    }
+
+    /// [`Ledger::close`] in this process's write turn.
+    async fn close(&self, id: i64, note: Option<&str>) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
+        self.ledger.close(id, note).await
+    }
+
+    /// [`Ledger::set_placed`] in this process's write turn.
+    async fn set_placed(&self, id: i64, name: &str) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
+        self.ledger.set_placed(id, name).await
     }
 
     /// Renews the claim on row `id` until the returned guard is dropped.
