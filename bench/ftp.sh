@@ -22,6 +22,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 SIZE_MB=${SIZE_MB:-1024}
 FILES=${FILES:-1000}
 CYCLES=${CYCLES:-200}
@@ -39,7 +41,6 @@ BIG_TIMEOUT=$((SIZE_MB * 2 > 60 ? SIZE_MB * 2 : 60))
 PIDS=()            # process groups we started (freightdrop, vsftpd)
 CREATED_USER=no    # whether we made the vsftpd system user
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() {
     log "FAILED: $*"
     exit 1
@@ -86,17 +87,6 @@ install_tools() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-}
-
-build_freightdrop() {
-    if [[ -z ${FREIGHTDROP_BIN:-} ]]; then
-        log "building freightdrop (release)"
-        (cd "$ROOT" && cargo build --release -p freightdrop)
-        local target=${CARGO_TARGET_DIR:-target}
-        [[ $target == /* ]] || target=$ROOT/$target
-        FREIGHTDROP_BIN=$target/release/freightdrop
-    fi
-    [[ -x $FREIGHTDROP_BIN ]] || die "no freightdrop binary at $FREIGHTDROP_BIN"
 }
 
 make_test_data() {
@@ -193,9 +183,6 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # Measurements. Each prints the elapsed seconds on stdout; failures go to stderr and return 1.
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-
 # url SERVER PATH: the ftp:// URL of PATH (below the home) on SERVER (fd | vs)
 url() {
     case $1 in
@@ -287,16 +274,6 @@ login_cycles() {
 # Recording and reporting
 
 # record RUN SERVER METRIC SECONDS: appends the raw line "RUN SERVER METRIC SECONDS RATE"
-record() {
-    local rate
-    rate=$(awk -v m="$3" -v s="$4" -v mb="$SIZE_MB" -v f="$FILES" -v c="$CYCLES" 'BEGIN {
-        if (m ~ /^(up|down)/) q = mb; else if (m ~ /^files/) q = f; else q = c
-        printf "%.2f", (s > 0 ? q / s : 0) }')
-    printf '%s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$rate" >>"$OUT"
-    log "run $1 $2 $3: ${4}s -> $rate $(unit "$3")"
-}
-
-unit() { case $1 in up* | down*) echo MiB/s ;; files*) echo files/s ;; *) echo cycles/s ;; esac; }
 
 # measure RUN SERVER METRIC COMMAND...: runs a measurement and records it, or records FAIL
 measure() {
@@ -322,13 +299,6 @@ one_run() {
         for s in fd vs; do measure "$run" "$s" "files-$mode" small_files "$s" "$mode" "small-$run-$mode"; done
     done
     for s in fd vs; do measure "$run" "$s" "cycles-plain" login_cycles "$s"; done
-}
-
-median() { # median of the rates of SERVER METRIC in $OUT (FAIL lines skipped)
-    awk -v s="$1" -v m="$2" '$2 == s && $3 == m && $5 != "FAIL" { print $5 }' "$OUT" | sort -g |
-        awk '{ v[NR] = $1 } END {
-            if (NR == 0) { print "-"; exit }
-            if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 report() {

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 SIZE_MB=${SIZE_MB:-1024}
 FILES=${FILES:-1000}
 CYCLES=${CYCLES:-200}
@@ -44,7 +46,6 @@ CIPHERS=(aes128-gcm@openssh.com chacha20-poly1305@openssh.com)
 PIDS=()            # process groups we started (freightdrop, sshd)
 CREATED_USER=no    # whether we made the sshd system user
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() {
     log "FAILED: $*"
     exit 1
@@ -91,17 +92,6 @@ install_tools() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-}
-
-build_freightdrop() {
-    if [[ -z ${FREIGHTDROP_BIN:-} ]]; then
-        log "building freightdrop (release)"
-        (cd "$ROOT" && cargo build --release -p freightdrop)
-        local target=${CARGO_TARGET_DIR:-target}
-        [[ $target == /* ]] || target=$ROOT/$target
-        FREIGHTDROP_BIN=$target/release/freightdrop
-    fi
-    [[ -x $FREIGHTDROP_BIN ]] || die "no freightdrop binary at $FREIGHTDROP_BIN"
 }
 
 make_test_data() {
@@ -197,9 +187,6 @@ EOF
 # Paths are relative to the home (`out/...`, curl's `/~/`): the peer sshd runs without a chroot,
 # so the same relative path names the same place on both servers.
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-
 port_of() { case $1 in fd) echo "$FD_PORT" ;; os) echo "$SSHD_PORT" ;; esac; }
 user_of() { case $1 in fd) echo "$FD_USER" ;; os) echo "$OS_USER" ;; esac; }
 home_of() { case $1 in fd) echo "$FD_HOME" ;; os) echo "$OS_HOME" ;; esac; }
@@ -285,16 +272,6 @@ login_cycles() {
 # Recording and reporting
 
 # record RUN SERVER METRIC SECONDS: appends the raw line "RUN SERVER METRIC SECONDS RATE"
-record() {
-    local rate
-    rate=$(awk -v m="$3" -v s="$4" -v mb="$SIZE_MB" -v f="$FILES" -v c="$CYCLES" 'BEGIN {
-        if (m ~ /^(up|down)/) q = mb; else if (m ~ /^files/) q = f; else q = c
-        printf "%.2f", (s > 0 ? q / s : 0) }')
-    printf '%s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$rate" >>"$OUT"
-    log "run $1 $2 $3: ${4}s -> $rate $(unit "$3")"
-}
-
-unit() { case $1 in up* | down*) echo MiB/s ;; files*) echo files/s ;; *) echo cycles/s ;; esac; }
 
 # measure RUN SERVER METRIC COMMAND...: runs a measurement and records it, or records FAIL
 measure() {
@@ -321,13 +298,6 @@ one_run() {
     done
     for s in fd os; do measure "$run" "$s" files small_files "$s" "small-$run"; done
     for s in fd os; do measure "$run" "$s" cycles login_cycles "$s"; done
-}
-
-median() { # median of the rates of SERVER METRIC in $OUT (FAIL lines skipped)
-    awk -v s="$1" -v m="$2" '$2 == s && $3 == m && $5 != "FAIL" { print $5 }' "$OUT" | sort -g |
-        awk '{ v[NR] = $1 } END {
-            if (NR == 0) { print "-"; exit }
-            if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 report() {
