@@ -83,6 +83,8 @@ async fn killed_between_commit_and_move(backend: Backend) {
     );
     drop_file(&home, "other.csv", orders_csv("1234", &["O1"]).as_bytes());
     wait_for_row(&server.env, "crash.csv", "done").await;
+    // other.csv runs in parallel; let it commit too, so the count below doesn't race it.
+    wait_for_row(&server.env, "other.csv", "done").await;
     server.kill();
     assert!(home.join("crash.csv").exists(), "committed but not moved");
     assert_eq!(
