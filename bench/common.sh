@@ -1,5 +1,7 @@
 # Shared by bench/ftp.sh and bench/sftp.sh (sourced, not run): logging, building the server,
-# timing, recording results and taking medians. Each script sets ROOT, OUT and FREIGHTDROP_BIN.
+# timing, recording results, taking medians, and cleaning up at exit. Each script sets ROOT, OUT,
+# FREIGHTDROP_BIN, PIDS (process groups it started), CREATED_USER and PEER_USER (the peer
+# server's system user) and W (its work dir).
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -35,3 +37,23 @@ median() { # median of the rates of SERVER METRIC in $OUT (FAIL lines skipped)
 }
 
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+die() {
+    log "FAILED: $*"
+    exit 1
+}
+
+cleanup() {
+    local status=$?
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ $CREATED_USER == yes ]]; then userdel "$PEER_USER" 2>/dev/null || true; fi
+    [[ -n ${W:-} && -d $W ]] && rm -rf "$W"
+    exit "$status"
+}

@@ -34,6 +34,7 @@ FD_PORT=2121
 VS_PORT=2122
 FD_USER=bench
 VS_USER=benchftp
+PEER_USER=$VS_USER
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
 # A generous bound for one big transfer: 2 s per MiB at worst (~0.5 MiB/s), at least 60 s.
 BIG_TIMEOUT=$((SIZE_MB * 2 > 60 ? SIZE_MB * 2 : 60))
@@ -41,28 +42,8 @@ BIG_TIMEOUT=$((SIZE_MB * 2 > 60 ? SIZE_MB * 2 : 60))
 PIDS=()            # process groups we started (freightdrop, vsftpd)
 CREATED_USER=no    # whether we made the vsftpd system user
 
-die() {
-    log "FAILED: $*"
-    exit 1
-}
-
 # ---------------------------------------------------------------------------------------------
 # Setup and cleanup
-
-cleanup() {
-    local status=$?
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ $CREATED_USER == yes ]]; then userdel "$VS_USER" 2>/dev/null || true; fi
-    [[ -n ${W:-} && -d $W ]] && rm -rf "$W"
-    exit "$status"
-}
 
 pick_workdir() {
     if [[ -d /dev/shm && -w /dev/shm ]] && [[ $(stat -f -c %T /dev/shm) == tmpfs ]]; then

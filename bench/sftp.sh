@@ -38,6 +38,7 @@ OUT=${OUT:-$ROOT/bench/out/sftp-$(date -u +%Y%m%dT%H%M%SZ).txt}
 
 FD_USER=bench
 OS_USER=benchsftp
+PEER_USER=$OS_USER
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
 # A generous bound for one big transfer: 2 s per MiB at worst (~0.5 MiB/s), at least 60 s.
 BIG_TIMEOUT=$((SIZE_MB * 2 > 60 ? SIZE_MB * 2 : 60))
@@ -46,28 +47,8 @@ CIPHERS=(aes128-gcm@openssh.com chacha20-poly1305@openssh.com)
 PIDS=()            # process groups we started (freightdrop, sshd)
 CREATED_USER=no    # whether we made the sshd system user
 
-die() {
-    log "FAILED: $*"
-    exit 1
-}
-
 # ---------------------------------------------------------------------------------------------
 # Setup and cleanup
-
-cleanup() {
-    local status=$?
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ $CREATED_USER == yes ]]; then userdel "$OS_USER" 2>/dev/null || true; fi
-    [[ -n ${W:-} && -d $W ]] && rm -rf "$W"
-    exit "$status"
-}
 
 pick_workdir() {
     if [[ -d /dev/shm && -w /dev/shm ]] && [[ $(stat -f -c %T /dev/shm) == tmpfs ]]; then
