@@ -125,6 +125,15 @@ pub struct ConfigArgs {
     /// Folder where the self-signed certificate is generated on first start [default: ./certs].
     #[arg(long, env = "FREIGHTDROP_CERTS_DIR", global = true, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
+    /// File holding the 32-byte key that encrypts the track & trace API secrets at rest
+    /// [default: secrets.key in the data dir, generated on first use].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_SECRETS_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub secrets_key_file: Option<PathBuf>,
     /// Log format [default: human].
     #[arg(long, env = "FREIGHTDROP_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -193,6 +202,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     certs_dir: Option<PathBuf>,
+    secrets_key_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
     max_sessions: Option<u32>,
     max_sessions_per_user: Option<u32>,
@@ -251,6 +261,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// FTPS certificate.
     pub tls: TlsSource,
+    /// Key file for the API secrets stored in the database.
+    pub secrets_key_file: PathBuf,
     /// Log format.
     pub log_format: LogFormat,
     /// Most sessions at once, all protocols.
@@ -374,6 +386,11 @@ impl Config {
                 .unwrap_or(30)
                 .min(3600),
         );
+        let secrets_key_file = args
+            .secrets_key_file
+            .clone()
+            .or(file.secrets_key_file)
+            .unwrap_or_else(|| data_dir.join("secrets.key"));
         Ok(Self {
             data_dir,
             database_url,
@@ -384,6 +401,7 @@ impl Config {
             passive_host,
             idle_timeout: Duration::from_secs(idle_secs),
             tls,
+            secrets_key_file,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             max_sessions,
             max_sessions_per_user,
@@ -431,6 +449,7 @@ impl fmt::Display for Config {
                 writeln!(f, "certs_dir = {} (self-signed)", dir.display())?
             }
         }
+        writeln!(f, "secrets_key_file = {}", self.secrets_key_file.display())?;
         writeln!(f, "log_format = {:?}", self.log_format)?;
         writeln!(f, "max_sessions = {}", self.max_sessions)?;
         writeln!(f, "max_sessions_per_user = {}", self.max_sessions_per_user)?;

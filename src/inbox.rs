@@ -3,30 +3,51 @@
 //! module only tells it who the users are and where their homes lie.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use inbox_processor::{Accounts, Arrived, Ledger, Pipeline, Processor, Settings, Uploader};
+use inbox_processor::{
+    Accounts, Arrived, FileRow, FileState, Ledger, Pipeline, Processor, Settings, Uploader,
+};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::arrivals::Arrival;
 use crate::db::Db;
+use crate::metrics::{FileResult, Metrics};
 use crate::server::Core;
 use crate::users::UserStore;
 
-/// The user store as the inbox sees it: a user's customer and format override.
+/// The user store as the inbox sees it (a user's customer and format override), and the
+/// metrics it reports finished files and its queue into.
 #[derive(Debug, Clone)]
-pub struct UserAccounts(pub UserStore);
+pub struct UserAccounts {
+    users: UserStore,
+    metrics: Metrics,
+}
 
 impl Accounts for UserAccounts {
     async fn uploader(
         &self,
         user: &str,
     ) -> Result<Option<Uploader>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(self.0.get(user).await?.map(|u| Uploader {
+        Ok(self.users.get(user).await?.map(|u| Uploader {
             user: u.name,
             customer: u.customer,
             format: u.format,
         }))
+    }
+
+    fn finished(&self, row: &FileRow, elapsed: Duration) {
+        let result = match row.state {
+            FileState::Done => FileResult::Accepted,
+            FileState::Error => FileResult::Rejected,
+            FileState::Processing | FileState::Vanished => return,
+        };
+        self.metrics.file_processed(result, elapsed);
+    }
+
+    fn queue_depth(&self, depth: usize) {
+        self.metrics.set_queue_depth(depth);
     }
 }
 
@@ -53,7 +74,10 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
     });
     let processor = Processor::new(
         pipeline(db, core.config.homes_dir()),
-        UserAccounts(core.users.clone()),
+        UserAccounts {
+            users: core.users.clone(),
+            metrics: core.metrics.clone(),
+        },
     );
     core.tasks
         .spawn(processor.run(rx, core.shutdown.clone(), core.tasks.clone()))

@@ -6,6 +6,7 @@
 //! frontends and the command line. ARCHITECTURE.md has the map.
 
 pub mod arrivals;
+pub mod backoffice;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -14,7 +15,9 @@ pub mod gate;
 pub mod home;
 pub mod inbox;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod sftp;
 pub mod tls;
+pub mod tracking;
 pub mod users;

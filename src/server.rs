@@ -10,11 +10,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::arrivals::Arrivals;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::arrivals::{Arrival, Arrivals};
+use crate::backoffice::AppState;
 use crate::config::Config;
 use crate::db::Db;
 use crate::gate::Gate;
 use crate::home::HomeTree;
+use crate::metrics::Metrics;
 use crate::users::UserStore;
 
 /// What every frontend is built on: the configuration, the user store, the login gate, the
@@ -33,6 +37,35 @@ pub struct Core {
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl Core {
+    /// The core over an open database, with the receiving end of the arrivals channel (for the
+    /// inbox). Makes nothing on disk.
+    pub fn new(config: Config, db: &Db) -> (Self, UnboundedReceiver<Arrival>) {
+        let users = UserStore::new(db.clone(), HomeTree::new(config.homes_dir()));
+        let metrics = Metrics::default();
+        let gate = Gate::new(
+            users.clone(),
+            config.login_policy,
+            config.max_sessions,
+            config.max_sessions_per_user,
+        )
+        .with_metrics(metrics.clone());
+        let (arrivals, arrived) = Arrivals::channel();
+        let core = Core {
+            config: Arc::new(config),
+            users,
+            gate,
+            arrivals,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            metrics,
+        };
+        (core, arrived)
+    }
 }
 
 /// Binds `addr` for a frontend, with an error that says what to change when it fails.
@@ -78,22 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "removed partial uploads left by an earlier run"
         );
     }
-    let users = UserStore::new(db.clone(), tree);
-    let gate = Gate::new(
-        users.clone(),
-        config.login_policy,
-        config.max_sessions,
-        config.max_sessions_per_user,
-    );
-    let (arrivals, arrived) = Arrivals::channel();
-    let core = Core {
-        config: Arc::new(config),
-        users,
-        gate,
-        arrivals,
-        shutdown: CancellationToken::new(),
-        tasks: TaskTracker::new(),
-    };
+    let (core, arrived) = Core::new(config, &db);
     let (cert, _key) = crate::tls::ensure(&core.config.tls).context("FTPS certificate")?;
     tracing::info!(
         data_dir = %core.config.data_dir.display(),
@@ -108,6 +126,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     announce("ftp", Some(ftp_addr));
     let sftp_addr = crate::sftp::start(&core).await?;
     announce("sftp", Some(sftp_addr));
+    let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
+    backoffice.listening("ftp", ftp_addr);
+    backoffice.listening("sftp", sftp_addr);
+    let http_addr = crate::backoffice::start(backoffice.clone()).await?;
+    backoffice.listening("http", http_addr);
+    announce("http", Some(http_addr));
     announce("ready", None);
 
     signal.await;

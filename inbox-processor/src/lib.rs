@@ -11,6 +11,7 @@
 //! - [`ledger`] is the `inbox_files` table: the claim that makes each file processed once, and
 //!   the record `freightdrop files` lists.
 //! - [`orders`] stores an accepted file's shipments and status events.
+//! - [`lookup`] reads them back: one shipment with its status history, and searches.
 //! - [`filing`] moves a file to `done/` or `error/` without ever overwriting, and writes reports.
 //! - [`pipeline`] runs those steps for one file in the crash-safe order.
 //! - [`watcher`] and [`processor`] find the files (arrivals, `notify`, scans) and run the
@@ -21,6 +22,7 @@
 pub mod examine;
 pub mod filing;
 pub mod ledger;
+pub mod lookup;
 pub mod model;
 pub mod orders;
 pub mod parse;

@@ -15,7 +15,7 @@ use crate::ledger::{now_secs, Counts};
 use crate::model::{Decimal, Order, Shipment, ShipmentRef, StatusUpdate};
 use crate::parse::Parsed;
 
-/// Rows per INSERT on PostgreSQL (14 or 11 parameters a row, far below its limit).
+/// Rows per INSERT on PostgreSQL (15 or 11 parameters a row, far below its limit).
 const POSTGRES_BATCH: usize = 1000;
 /// Rows per INSERT on SQLite: its driver looks parameters up by name, a walk that grows with
 /// their number, so a statement costs the square of its parameters; a few hundred is the best
@@ -112,12 +112,12 @@ async fn upsert_shipments(
     now: i64,
     chunk: &[(&Order, &Shipment)],
 ) -> Result<(), sqlx::Error> {
-    const COLS: usize = 14;
+    const COLS: usize = 15;
     let mut sql = String::with_capacity(200 + chunk.len() * 80);
     sql.push_str(
         "INSERT INTO shipments (customer, shipment_id, order_reference, tracking_nbr, \
-         order_date, delivery_date, delivery_name, delivery_city, delivery_country, goods_lines, \
-         colli, data, file_id, created_at, updated_at) VALUES ",
+         order_date, delivery_date, delivery_name, delivery_city, delivery_country, delivery_postcode, \
+         goods_lines, colli, data, file_id, created_at, updated_at) VALUES ",
     );
     for i in 0..chunk.len() {
         let b = i * COLS;
@@ -126,7 +126,7 @@ async fn upsert_shipments(
         }
         // created_at and updated_at share one parameter.
         sql.push_str(&format!(
-            "(${},${},${},${},${},${},${},${},${},${},${},${},${},${n},${n})",
+            "(${},${},${},${},${},${},${},${},${},${},${},${},${},${},${n},${n})",
             b + 1,
             b + 2,
             b + 3,
@@ -140,7 +140,8 @@ async fn upsert_shipments(
             b + 11,
             b + 12,
             b + 13,
-            n = b + 14,
+            b + 14,
+            n = b + 15,
         ));
     }
     sql.push_str(
@@ -148,7 +149,8 @@ async fn upsert_shipments(
          order_reference = excluded.order_reference, tracking_nbr = excluded.tracking_nbr, \
          order_date = excluded.order_date, delivery_date = excluded.delivery_date, \
          delivery_name = excluded.delivery_name, delivery_city = excluded.delivery_city, \
-         delivery_country = excluded.delivery_country, goods_lines = excluded.goods_lines, \
+         delivery_country = excluded.delivery_country, \
+         delivery_postcode = excluded.delivery_postcode, goods_lines = excluded.goods_lines, \
          colli = excluded.colli, data = excluded.data, file_id = excluded.file_id, \
          updated_at = excluded.updated_at",
     );
@@ -181,6 +183,7 @@ async fn upsert_shipments(
             .bind(shipment.delivery.name.as_deref().map(str::to_owned))
             .bind(shipment.delivery.city.as_deref().map(str::to_owned))
             .bind(shipment.delivery.country.as_deref().map(str::to_owned))
+            .bind(shipment.delivery.postcode.as_deref().map(postcode_key))
             .bind(shipment.goods.len() as i64)
             .bind(i64::try_from(colli).unwrap_or(i64::MAX))
             .bind(data)
@@ -189,6 +192,15 @@ async fn upsert_shipments(
     }
     query.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// A postcode as it is searched: upper case, without spaces (`7418 ev` and `7418EV` are one).
+pub fn postcode_key(postcode: &str) -> String {
+    postcode
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// `value` as JSON without its empty (null) fields: most of a shipment's forty-odd fields are

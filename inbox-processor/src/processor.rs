@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ledger::{now_ms, Identity};
+use crate::ledger::{now_ms, FileRow, Identity};
 use crate::pipeline::{Outcome, Pipeline, Uploader};
 use crate::watcher::{self, HomeWatcher, Seen};
 
@@ -44,6 +44,13 @@ pub trait Accounts: Send + Sync + 'static {
         &self,
         user: &str,
     ) -> impl Future<Output = Result<Option<Uploader>, Box<dyn std::error::Error + Send + Sync>>> + Send;
+
+    /// Told of each file finished (accepted or rejected) and the time from the moment it was
+    /// ready to be processed to its move into `done/` or `error/`; for metrics.
+    fn finished(&self, _row: &FileRow, _elapsed: Duration) {}
+
+    /// Told how many paths are waiting, settling or being processed, when that changes.
+    fn queue_depth(&self, _depth: usize) {}
 }
 
 /// Whether a path must settle before it is read.
@@ -62,6 +69,13 @@ struct Tracking {
     // A path being handled maps to the strongest event seen meanwhile, if any.
     running: HashMap<(String, String), Option<Readiness>>,
     settling: HashSet<(String, String)>,
+}
+
+impl Tracking {
+    /// Paths waiting, settling or being processed.
+    fn depth(&self) -> usize {
+        self.running.len() + self.settling.len()
+    }
 }
 
 /// The inbox processor of one server process.
@@ -210,20 +224,30 @@ impl<A: Accounts> Context<A> {
             }
             if readiness == Readiness::Unsettled {
                 if tracking.settling.insert(key.clone()) {
+                    self.accounts.queue_depth(tracking.depth());
                     drop(tracking);
                     self.spawn_settle(key);
                 }
                 return;
             }
             tracking.running.insert(key.clone(), None);
+            self.accounts.queue_depth(tracking.depth());
         }
         let ctx = Arc::clone(self);
         self.tasks.spawn(async move {
+            let ready = std::time::Instant::now();
             let next = match ctx.permits.acquire().await {
-                Ok(_permit) if !ctx.shutdown.is_cancelled() => ctx.handle(&key.0, &key.1).await,
+                Ok(_permit) if !ctx.shutdown.is_cancelled() => {
+                    ctx.handle(&key.0, &key.1, ready).await
+                }
                 _ => None,
             };
-            let pending = ctx.lock().running.remove(&key).flatten();
+            let pending = {
+                let mut tracking = ctx.lock();
+                let pending = tracking.running.remove(&key).flatten();
+                ctx.accounts.queue_depth(tracking.depth());
+                pending
+            };
             if let Some(readiness) = pending {
                 let _ = ctx.jobs.send((key.0.clone(), key.1.clone(), readiness));
             }
@@ -234,7 +258,7 @@ impl<A: Accounts> Context<A> {
     }
 
     /// Handles one path; returns when to look at it again, if needed.
-    async fn handle(&self, user: &str, name: &str) -> Option<Duration> {
+    async fn handle(&self, user: &str, name: &str, ready: std::time::Instant) -> Option<Duration> {
         let uploader = match self.accounts.uploader(user).await {
             Ok(Some(uploader)) => uploader,
             Ok(None) => {
@@ -260,6 +284,7 @@ impl<A: Accounts> Context<A> {
                     note = row.note.as_deref().unwrap_or(""),
                     "inbox file processed"
                 );
+                self.accounts.finished(&row, ready.elapsed());
                 None
             }
             Ok(Outcome::Busy { retry_at_ms }) => retry_at_ms.map(|at| {
@@ -307,7 +332,11 @@ impl<A: Accounts> Context<A> {
                     _ => before = now,
                 }
             };
-            ctx.lock().settling.remove(&key);
+            {
+                let mut tracking = ctx.lock();
+                tracking.settling.remove(&key);
+                ctx.accounts.queue_depth(tracking.depth());
+            }
             if settled {
                 let _ = ctx.jobs.send((key.0, key.1, Readiness::Complete));
             }

@@ -15,6 +15,7 @@ pub use failures::FailedLogins;
 pub use sessions::{SessionLimits, SessionPermit};
 
 use crate::config::LoginPolicy;
+use crate::metrics::{LoginResult, Metrics};
 use crate::users::{AuthError, Denial, Password, Protocol, User, UserStore};
 
 /// Why the gate did not let a client in. Frontends map each to their protocol's reply and never
@@ -46,6 +47,7 @@ pub struct Gate {
     sessions: SessionLimits,
     refusal_delay: Duration,
     checking: Arc<Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>>,
+    metrics: Metrics,
 }
 
 /// Logins from one address checked at the same time; more wait their turn. Without a bound, a
@@ -82,7 +84,14 @@ impl Gate {
             sessions: SessionLimits::new(max_sessions, per_user),
             refusal_delay: Duration::from_millis(500),
             checking: Arc::new(Mutex::new(HashMap::new())),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Counts logins into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sets how long a refused login waits before it is answered (tests shorten it).
@@ -162,6 +171,7 @@ impl Gate {
         let _turn = self.start_check(peer).await;
         if self.failures.is_blocked(peer) {
             tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
+            self.metrics.login(protocol, LoginResult::Blocked);
             tokio::time::sleep(self.refusal_delay).await;
             return Err(Refusal::Blocked);
         }
@@ -179,11 +189,13 @@ impl Gate {
         match result {
             Ok(user) => {
                 self.failures.forgive(peer);
+                self.metrics.login(protocol, LoginResult::Ok);
                 tracing::info!(%peer, user = name, %protocol, "login");
                 Ok(user)
             }
             Err(AuthError::Denied(denial)) => {
                 let blocked = self.failures.record(peer);
+                self.metrics.login(protocol, LoginResult::Failed);
                 tracing::warn!(%peer, user = name, %protocol, reason = denial.as_str(), "login refused");
                 if blocked {
                     tracing::warn!(%peer, "address blocked after repeated failed logins");

@@ -1,0 +1,76 @@
+//! `/healthz` (the database answers, every listener accepts) and `/metrics` (Prometheus text).
+//! Both answer without authentication; neither tells more than up/down and counters.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let database = tokio::time::timeout(
+        Duration::from_secs(3),
+        sqlx::query("SELECT 1").execute(state.db.pool()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let listeners = state
+        .listeners
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut checks = serde_json::Map::new();
+    let mut healthy = database;
+    for (what, addr) in listeners {
+        let mut target = addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let up = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(target),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        healthy &= up;
+        checks.insert(what, json!(if up { "up" } else { "down" }));
+    }
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if healthy { "ok" } else { "failing" },
+        "database": if database { "up" } else { "down" },
+        "listeners": checks,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.core.metrics.render(),
+    )
+        .into_response()
+}
