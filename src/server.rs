@@ -19,6 +19,7 @@ use crate::db::Db;
 use crate::gate::Gate;
 use crate::home::HomeTree;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::users::UserStore;
 
 /// What every frontend is built on: the configuration, the user store, the login gate, the
@@ -39,6 +40,8 @@ pub struct Core {
     pub tasks: TaskTracker,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Files published to partners' `out/` folders, and what became of them.
+    pub outbox: Outbox,
 }
 
 impl Core {
@@ -46,6 +49,7 @@ impl Core {
     /// inbox). Makes nothing on disk.
     pub fn new(config: Config, db: &Db) -> (Self, UnboundedReceiver<Arrival>) {
         let users = UserStore::new(db.clone(), HomeTree::new(config.homes_dir()));
+        let config_homes = config.homes_dir();
         let metrics = Metrics::default();
         let gate = Gate::new(
             users.clone(),
@@ -63,6 +67,7 @@ impl Core {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             metrics,
+            outbox: Outbox::new(db.clone(), HomeTree::new(config_homes)),
         };
         (core, arrived)
     }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use unftp_core::auth::{
@@ -23,6 +24,8 @@ pub struct FtpUser {
     pub max_upload_bytes: Option<u64>,
     /// The user's home folder (opened as a jail by the storage back-end).
     pub home: PathBuf,
+    /// `ftps` when the login came over a TLS control channel, else `ftp`.
+    pub protocol: Protocol,
 }
 
 impl fmt::Display for FtpUser {
@@ -33,16 +36,21 @@ impl fmt::Display for FtpUser {
 
 impl UserDetail for FtpUser {}
 
+/// The protocol of one connection's successful login, handed from the authenticator to the
+/// user provider (both are made per connection).
+pub type LoginProtocol = Arc<Mutex<Option<Protocol>>>;
+
 /// Checks USER/PASS against the gate.
 #[derive(Debug)]
 pub struct FtpAuthenticator {
     gate: Gate,
+    login: LoginProtocol,
 }
 
 impl FtpAuthenticator {
-    /// An authenticator over `gate`.
-    pub fn new(gate: Gate) -> Self {
-        Self { gate }
+    /// An authenticator over `gate` that notes the protocol of a good login in `login`.
+    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+        Self { gate, login }
     }
 }
 
@@ -63,9 +71,12 @@ impl Authenticator for FtpAuthenticator {
             .login_password(creds.source_ip, username, password, protocol)
             .await
         {
-            Ok(user) => Ok(Principal {
-                username: user.name,
-            }),
+            Ok(user) => {
+                *self.login.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+                Ok(Principal {
+                    username: user.name,
+                })
+            }
             Err(_) => Err(AuthenticationError::BadPassword),
         }
     }
@@ -75,12 +86,14 @@ impl Authenticator for FtpAuthenticator {
 #[derive(Debug)]
 pub struct FtpUserProvider {
     gate: Gate,
+    login: LoginProtocol,
 }
 
 impl FtpUserProvider {
-    /// A provider reading from the gate's user store.
-    pub fn new(gate: Gate) -> Self {
-        Self { gate }
+    /// A provider reading from the gate's user store, with the protocol the authenticator
+    /// noted.
+    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+        Self { gate, login }
     }
 }
 
@@ -95,6 +108,11 @@ impl UserDetailProvider for FtpUserProvider {
                 home: users.tree().path_of(&user.name),
                 name: user.name,
                 max_upload_bytes: user.max_upload_bytes,
+                protocol: self
+                    .login
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or(Protocol::Ftp),
             }),
             Ok(None) => Err(UserDetailError::UserNotFound {
                 username: principal.username.clone(),

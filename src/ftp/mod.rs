@@ -30,8 +30,6 @@ struct Frontend {
     core: Core,
     shared: Arc<Shared>,
     tls: Arc<rustls::ServerConfig>,
-    authenticator: Arc<FtpAuthenticator>,
-    provider: Arc<FtpUserProvider>,
     workers: Workers,
     connections: Arc<AtomicUsize>,
 }
@@ -56,10 +54,10 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
             gate: core.gate.clone(),
             arrivals: core.arrivals.clone(),
             idle_timeout: core.config.idle_timeout,
+            outbox: core.outbox.clone(),
+            metrics: core.metrics.clone(),
         }),
         tls,
-        authenticator: Arc::new(FtpAuthenticator::new(core.gate.clone())),
-        provider: Arc::new(FtpUserProvider::new(core.gate.clone())),
         workers,
         connections: Arc::new(AtomicUsize::new(0)),
         core: core.clone(),
@@ -158,11 +156,18 @@ impl Frontend {
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
         let config = &self.core.config;
         let shared = Arc::clone(&self.shared);
+        let login = auth::LoginProtocol::default();
         let mut builder = ServerBuilder::with_user_detail_provider(
             Box::new(move || FtpStorage::new(Arc::clone(&shared))),
-            Arc::clone(&self.provider) as Arc<_>,
+            Arc::new(FtpUserProvider::new(
+                self.core.gate.clone(),
+                Arc::clone(&login),
+            )),
         )
-        .authenticator(Arc::clone(&self.authenticator) as Arc<_>)
+        .authenticator(Arc::new(FtpAuthenticator::new(
+            self.core.gate.clone(),
+            login,
+        )))
         .ftps_manual::<std::path::PathBuf>(Arc::clone(&self.tls))
         // Per user, in the authenticator: a TLS-required user can't log in in clear.
         .ftps_required(FtpsRequired::None, FtpsRequired::None)

@@ -21,7 +21,8 @@ use super::transfer::{self, ReceiveError};
 use crate::arrivals::Arrivals;
 use crate::gate::{Gate, SessionPermit};
 use crate::home::{Home, HomeError, VirtualPath};
-use crate::users::Protocol;
+use crate::metrics::{Metrics, SessionGauge};
+use crate::outbox::Outbox;
 
 /// Read buffer when libunftp asks for a plain reader (transfers themselves go through
 /// `transfer`).
@@ -36,6 +37,10 @@ pub struct Shared {
     pub arrivals: Arrivals,
     /// How long an upload may stall before it is dropped.
     pub idle_timeout: Duration,
+    /// Where downloads and moves of published files are reported.
+    pub outbox: Outbox,
+    /// Sessions and bytes, for `/metrics`.
+    pub metrics: Metrics,
 }
 
 /// One control connection's view of storage; bound to a user and home by `enter`.
@@ -45,6 +50,7 @@ pub struct FtpStorage {
     home: Option<Home>,
     // Held for the session's life so it counts against the limits; released on drop.
     _permit: Option<SessionPermit>,
+    _gauge: Option<SessionGauge>,
 }
 
 impl FtpStorage {
@@ -54,6 +60,7 @@ impl FtpStorage {
             shared,
             home: None,
             _permit: None,
+            _gauge: None,
         }
     }
 
@@ -210,6 +217,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
             .map_err(|e| io::Error::other(e.to_string()))?;
         self.home = Some(Home::open(&user.home).map_err(|e| io::Error::other(e.to_string()))?);
         self._permit = Some(permit);
+        self._gauge = Some(self.shared.metrics.session(user.protocol));
         Ok(())
     }
 
@@ -274,7 +282,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
 
     async fn get_into<'a, P, W: ?Sized>(
         &self,
-        _user: &FtpUser,
+        user: &FtpUser,
         path: P,
         start_pos: u64,
         output: &'a mut W,
@@ -285,11 +293,18 @@ impl StorageBackend<FtpUser> for FtpStorage {
     {
         // Like the default, but pipelined, and a client that stops reading for the idle timeout
         // is cut off, so a dead peer can't hold its session and data connection forever.
-        let (_, real) = self.locate(path)?;
+        let (vpath, real) = self.locate(path)?;
         let file = open_for_download(real, start_pos).await?;
-        transfer::send(file, output, self.shared.idle_timeout)
+        let sent = transfer::send(file, output, self.shared.idle_timeout)
             .await
-            .map_err(io_error)
+            .map_err(io_error)?;
+        self.shared.metrics.bytes_out(user.protocol, sent);
+        if start_pos == 0 {
+            self.shared
+                .outbox
+                .downloaded(&user.name, &vpath, user.protocol);
+        }
+        Ok(sent)
     }
 
     async fn put<P: AsRef<Path> + Send + Debug, R: AsyncRead + Send + Sync + Unpin + 'static>(
@@ -319,22 +334,25 @@ impl StorageBackend<FtpUser> for FtpStorage {
                 ReceiveError::Io(e) => io_error(e),
             })?;
         let written = start_pos + received;
+        self.shared.metrics.bytes_in(user.protocol, received);
         tokio::fs::rename(&partial, &real).await.map_err(io_error)?;
         guard.0 = None;
         tracing::info!(user = %user.name, path = %vpath, bytes = written, "upload complete");
         self.shared
             .arrivals
-            .file_complete(&user.name, &vpath, Protocol::Ftp);
+            .file_complete(&user.name, &vpath, user.protocol);
         Ok(written)
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(
         &self,
-        _user: &FtpUser,
+        user: &FtpUser,
         path: P,
     ) -> unftp_core::storage::Result<()> {
-        let (_, real) = self.locate_changeable(path)?;
-        tokio::fs::remove_file(&real).await.map_err(io_error)
+        let (vpath, real) = self.locate_changeable(path)?;
+        tokio::fs::remove_file(&real).await.map_err(io_error)?;
+        self.shared.outbox.deleted(&user.name, &vpath);
+        Ok(())
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(
@@ -365,9 +383,10 @@ impl StorageBackend<FtpUser> for FtpStorage {
             .await
             .map_err(io_error)?;
         tracing::info!(user = %user.name, from = %from_v, to = %to_v, "renamed");
+        self.shared.outbox.moved(&user.name, &from_v, &to_v);
         self.shared
             .arrivals
-            .file_complete(&user.name, &to_v, Protocol::Ftp);
+            .file_complete(&user.name, &to_v, user.protocol);
         Ok(())
     }
 

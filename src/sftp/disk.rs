@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use russh_sftp::protocol::{File as Entry, FileAttributes, OpenFlags};
 use russh_sftp::server::StatusReply;
 
-use super::handles::Open;
+use super::handles::{Open, Reading};
 use super::status::{failure, from_io, no_such_file};
 use super::upload::{StartMode, Upload, UploadError};
 use crate::home::VirtualPath;
@@ -105,7 +105,10 @@ pub fn open_file(
         .intersects(OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE);
     if !writing {
         return match existing {
-            Some(_) => Ok(Open::Read(File::open(&real).map_err(from_io)?)),
+            Some(_) => Ok(Open::Read(Reading::new(
+                File::open(&real).map_err(from_io)?,
+                path,
+            ))),
             None => Err(no_such_file()),
         };
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,6 +27,9 @@ use super::status::{self, bad_handle, denied, failure, from_io, ok};
 use super::watchdog::Activity;
 use crate::arrivals::Arrivals;
 use crate::home::{Home, VirtualPath};
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::server::Core;
 use crate::users::{Protocol, User};
 
 /// The largest READ answered and WRITE accepted, in bytes (announced in `limits@openssh.com`).
@@ -43,18 +47,22 @@ struct Inner {
     home: Home,
     limit: Option<u64>,
     arrivals: Arrivals,
+    outbox: Outbox,
+    metrics: Metrics,
     activity: Arc<Activity>,
     handles: Handles,
 }
 
 impl Files {
     /// The file system of `user`'s session in `home`.
-    pub fn new(user: &User, home: Home, arrivals: Arrivals, activity: Arc<Activity>) -> Self {
+    pub fn new(user: &User, home: Home, core: &Core, activity: Arc<Activity>) -> Self {
         Self(Arc::new(Inner {
             user: user.name.clone(),
             home,
             limit: user.max_upload_bytes,
-            arrivals,
+            arrivals: core.arrivals.clone(),
+            outbox: core.outbox.clone(),
+            metrics: core.metrics.clone(),
             activity,
             handles: Handles::default(),
         }))
@@ -98,6 +106,7 @@ impl Files {
         })
         .await?;
         tracing::info!(user = %self.0.user, from = %from_path, to = %to_path, "renamed");
+        self.0.outbox.moved(&self.0.user, &from_path, &to_path);
         if is_file {
             self.arrived(&to_path);
         }
@@ -158,14 +167,30 @@ impl Handler for Files {
             return Ok(ok(id));
         }
         self.0.activity.file_closed();
-        let completed = blocking(move || match &*open {
+        let (completed, read) = blocking(move || match &*open {
             Open::Write(upload) => upload
                 .commit()
-                .map(|()| Some(upload.path().clone()))
+                .map(|()| (Some(upload.path().clone()), None))
                 .map_err(upload_error),
-            Open::Read(_) | Open::Dir(_) => Ok(None),
+            Open::Read(reading) => Ok((
+                None,
+                Some((
+                    reading.path.clone(),
+                    reading.sent.load(Ordering::Relaxed),
+                    reading.reached_end.load(Ordering::Relaxed),
+                )),
+            )),
+            Open::Dir(_) => Ok((None, None)),
         })
         .await?;
+        if let Some((path, sent, whole)) = read {
+            self.0.metrics.bytes_out(Protocol::Sftp, sent);
+            if whole {
+                self.0
+                    .outbox
+                    .downloaded(&self.0.user, &path, Protocol::Sftp);
+            }
+        }
         if let Some(path) = completed {
             tracing::info!(user = %self.0.user, file = %path, "upload complete");
             self.arrived(&path);
@@ -184,11 +209,18 @@ impl Handler for Files {
         let len = len.min(MAX_IO_LEN) as usize;
         let data = blocking(move || {
             let file = match &*open {
-                Open::Read(file) => file,
+                Open::Read(reading) => &reading.file,
                 Open::Write(upload) => upload.file(),
                 Open::Dir(_) => return Err(failure("not a file handle")),
             };
-            read_at(file, offset, len).map_err(from_io)
+            let data = read_at(file, offset, len).map_err(from_io)?;
+            if let Open::Read(reading) = &*open {
+                reading.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+                if data.len() < len {
+                    reading.reached_end.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(data)
         })
         .await?;
         if data.is_empty() {
@@ -205,6 +237,7 @@ impl Handler for Files {
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
         let open = self.open_handle(&handle)?;
+        self.0.metrics.bytes_in(Protocol::Sftp, data.len() as u64);
         blocking(move || match &*open {
             Open::Write(upload) => upload.write(offset, &data).map_err(upload_error),
             Open::Read(_) | Open::Dir(_) => Err(denied("the file is not open for writing")),
@@ -234,7 +267,7 @@ impl Handler for Files {
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let open = self.open_handle(&handle)?;
         let meta = blocking(move || match &*open {
-            Open::Read(file) => file.metadata().map_err(from_io),
+            Open::Read(reading) => reading.file.metadata().map_err(from_io),
             Open::Write(upload) => upload.file().metadata().map_err(from_io),
             Open::Dir(_) => Err(failure("not a file handle")),
         })
@@ -277,7 +310,7 @@ impl Handler for Files {
                 }
                 apply_attrs(upload.file(), &attrs)
             }
-            Open::Read(file) if attrs.size.is_none() => apply_attrs(file, &attrs),
+            Open::Read(reading) if attrs.size.is_none() => apply_attrs(&reading.file, &attrs),
             Open::Read(_) => Err(denied("the file is not open for writing")),
             Open::Dir(_) => Err(failure("not a file handle")),
         })
@@ -320,6 +353,7 @@ impl Handler for Files {
         })
         .await?;
         tracing::info!(user = %self.0.user, file = %path, "removed");
+        self.0.outbox.deleted(&self.0.user, &path);
         Ok(ok(id))
     }
 

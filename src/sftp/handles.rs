@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use russh_sftp::protocol::File as Entry;
 
 use super::upload::Upload;
+use crate::home::VirtualPath;
 
 /// The most handles one session may hold open at once.
 pub const MAX_OPEN: usize = 256;
@@ -20,11 +21,36 @@ const PAGE: usize = 128;
 #[derive(Debug)]
 pub enum Open {
     /// A file opened for reading only.
-    Read(File),
+    Read(Reading),
     /// A file being uploaded.
     Write(Upload),
     /// A folder listing, read once at OPENDIR and handed out in pages.
     Dir(Listing),
+}
+
+/// A file being read (downloaded), with what is needed to tell a complete download at CLOSE.
+#[derive(Debug)]
+pub struct Reading {
+    /// The open file.
+    pub file: File,
+    /// Its path in the home.
+    pub path: VirtualPath,
+    /// Bytes handed out by READ.
+    pub sent: AtomicU64,
+    /// Whether a READ reached the end of the file.
+    pub reached_end: std::sync::atomic::AtomicBool,
+}
+
+impl Reading {
+    /// A reading of `file` at `path`.
+    pub fn new(file: File, path: VirtualPath) -> Self {
+        Self {
+            file,
+            path,
+            sent: AtomicU64::new(0),
+            reached_end: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// A folder's entries, paged out by READDIR.

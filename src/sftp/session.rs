@@ -17,6 +17,7 @@ use super::policy::{login_methods, signature_allowed};
 use super::request_loop;
 use super::watchdog::Activity;
 use crate::gate::{Refusal, SessionPermit};
+use crate::metrics::SessionGauge;
 use crate::server::Core;
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
@@ -33,6 +34,7 @@ pub struct SshSession {
     // Held for the connection's life once logged in; `None` with `user` set means the session
     // limits refused it, and the connection is closed right after the login.
     permit: Option<SessionPermit>,
+    gauge: Option<SessionGauge>,
     refusal: Option<Refusal>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     sftp_channels: usize,
@@ -47,6 +49,7 @@ impl SshSession {
             activity,
             user: None,
             permit: None,
+            gauge: None,
             refusal: None,
             channels: HashMap::new(),
             sftp_channels: 0,
@@ -56,7 +59,10 @@ impl SshSession {
     /// Records a successful login and takes a session place for it.
     fn logged_in(&mut self, user: User) -> Auth {
         match self.core.gate.open_session(&user.name) {
-            Ok(permit) => self.permit = Some(permit),
+            Ok(permit) => {
+                self.permit = Some(permit);
+                self.gauge = Some(self.core.metrics.session(Protocol::Sftp));
+            }
             Err(refusal) => self.refusal = Some(refusal),
         }
         self.user = Some(user);
@@ -193,12 +199,7 @@ impl Handler for SshSession {
                 return session.channel_failure(channel_id);
             }
         };
-        let files = Files::new(
-            user,
-            home,
-            self.core.arrivals.clone(),
-            self.activity.clone(),
-        );
+        let files = Files::new(user, home, &self.core, self.activity.clone());
         session.channel_success(channel_id)?;
         self.sftp_channels += 1;
         self.activity.touch();

@@ -150,6 +150,8 @@ pub struct User {
     pub updated_at: i64,
     /// When the user last logged in (Unix seconds), if ever.
     pub last_login_at: Option<i64>,
+    /// The protocol of the last login (`ftp`, `ftps` or `sftp`), if ever.
+    pub last_login_protocol: Option<String>,
 }
 
 /// One SSH public key of a user.

@@ -110,7 +110,7 @@ pub enum AuthError {
 }
 
 const USER_COLUMNS: &str = "name, customer, enabled, protocols, require_tls, format, \
-     max_upload_bytes, created_at, updated_at, last_login_at";
+     max_upload_bytes, created_at, updated_at, last_login_at, last_login_protocol";
 
 /// Partner accounts, in the database and on disk.
 #[derive(Debug, Clone)]
@@ -420,7 +420,7 @@ impl UserStore {
             self.recent_logins.remember(name, &hash, &offered);
         }
         check_access(&user, protocol)?;
-        self.touch_login(name).await?;
+        self.touch_login(name, protocol).await?;
         Ok(user)
     }
 
@@ -442,16 +442,19 @@ impl UserStore {
             return Err(AuthError::Denied(Denial::BadCredentials));
         }
         check_access(&user, Protocol::Sftp)?;
-        self.touch_login(name).await?;
+        self.touch_login(name, Protocol::Sftp).await?;
         Ok(user)
     }
 
-    async fn touch_login(&self, name: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET last_login_at = $1 WHERE name = $2")
-            .bind(now())
-            .bind(name)
-            .execute(self.db.pool())
-            .await?;
+    async fn touch_login(&self, name: &str, protocol: Protocol) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE users SET last_login_at = $1, last_login_protocol = $2 WHERE name = $3",
+        )
+        .bind(now())
+        .bind(protocol.as_str())
+        .bind(name)
+        .execute(self.db.pool())
+        .await?;
         Ok(())
     }
 
@@ -514,6 +517,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         last_login_at: row.try_get("last_login_at")?,
+        last_login_protocol: row.try_get("last_login_protocol")?,
     })
 }
 
