@@ -3,17 +3,31 @@
 //! FTP and SFTP: it calls the core (user store, inbox ledger, outbox, staff accounts) and maps
 //! their errors to HTTP; it never imports a protocol frontend.
 
+pub mod auth;
+mod error;
+mod files;
 mod health;
+pub mod openapi;
+mod orders;
+mod page;
+mod request;
 mod track;
+mod users;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::db::Db;
+use crate::gate::FailedLogins;
 use crate::server::Core;
+use crate::staff::Staff;
 use crate::tracking::Tracking;
+
+pub use error::ApiError;
 
 /// What every handler gets.
 #[derive(Debug, Clone)]
@@ -22,6 +36,10 @@ pub struct AppState {
     pub core: Core,
     /// The database.
     pub db: Db,
+    /// Staff accounts, sessions and tokens.
+    pub staff: Staff,
+    /// Failed staff sign-ins per address, blocked like partner logins.
+    pub staff_failures: FailedLogins,
     /// The track & trace API users and their sealed secrets.
     pub tracking: Tracking,
     /// The listeners this process runs, for `/healthz`.
@@ -36,6 +54,8 @@ impl AppState {
     pub fn new(core: Core, db: Db) -> anyhow::Result<Self> {
         let tracking = Tracking::open(&core.config.secrets_key_file, db.clone())?;
         Ok(Self {
+            staff: Staff::new(db.clone()),
+            staff_failures: FailedLogins::new(core.config.login_policy),
             core,
             db,
             tracking,
@@ -55,7 +75,44 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(track::routes())
+        .merge(auth::routes())
+        .merge(page::routes())
+        .merge(users::routes())
+        .merge(files::routes())
+        .merge(orders::routes())
+        .merge(openapi::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such page or API route; the API is described at /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method; see /api/v1/openapi.json",
+    )
+}
+
+/// Headers every answer carries: scripts and frames only from here, no content sniffing, no
+/// referrer leaking the page's address.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.into_response()
 }
 
 /// Binds `--http-addr` and serves the backoffice on the core's tracker until shutdown.

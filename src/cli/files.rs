@@ -40,6 +40,7 @@ pub(crate) async fn run(args: FilesArgs, store: &UserStore) -> Result<(), Failur
             user: args.user,
             state,
             limit: Some(args.limit),
+            ..ListFilter::default()
         })
         .await
         .map_err(|e| Failure::failed(e.to_string()))?;

@@ -1,10 +1,13 @@
-//! The command line: `serve`, `user ...` and `check-config`, every command on the same
+//! The command line: `serve`, `user ...`, `admin ...`, `publish`, `import`, `files` and
+//! `check-config`, every command on the same
 //! configuration and store as the server. Exit codes: 0 done, 1 the command failed, 2 a wrong
 //! call or a bad configuration value.
 
+mod admin;
 mod files;
 mod import;
 mod password_input;
+mod publish;
 mod serve;
 mod user;
 
@@ -44,6 +47,11 @@ enum Command {
     Import(import::ImportArgs),
     /// List the inbox ledger: files received, what they became and where they are.
     Files(files::FilesArgs),
+    /// Manage backoffice admins and their API tokens.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Publish a file into a partner's out/ folder.
+    Publish(publish::PublishArgs),
 }
 
 /// A failed command: the message for standard error and the exit code.
@@ -125,6 +133,19 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Files(args) => {
             let store = open_store(&config).await?;
             let result = files::run(args, &store).await;
+            store.db().close().await;
+            result
+        }
+        Command::Admin(command) => {
+            let store = open_store(&config).await?;
+            let staff = crate::staff::Staff::new(store.db().clone());
+            let result = admin::run(command, &staff).await;
+            store.db().close().await;
+            result
+        }
+        Command::Publish(args) => {
+            let store = open_store(&config).await?;
+            let result = publish::run(args, &store, HomeTree::new(config.homes_dir())).await;
             store.db().close().await;
             result
         }

@@ -364,11 +364,14 @@ impl Ledger {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM inbox_files \
              WHERE ($1 = '' OR user_name = $1) AND ($2 = '' OR state = $2) \
+             AND received_at >= $4 AND received_at < $5 \
              ORDER BY id DESC LIMIT $3"
         ))
         .bind(filter.user.clone().unwrap_or_default())
         .bind(filter.state.map(FileState::as_str).unwrap_or_default())
         .bind(i64::from(filter.limit.unwrap_or(u32::MAX >> 1)))
+        .bind(filter.since.unwrap_or(i64::MIN))
+        .bind(filter.until.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()

@@ -158,6 +158,10 @@ pub struct ListFilter {
     pub state: Option<FileState>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
+    /// Only files received at or after this time, Unix seconds.
+    pub since: Option<i64>,
+    /// Only files received before this time, Unix seconds.
+    pub until: Option<i64>,
 }
 
 pub(super) fn from_row(row: &AnyRow) -> Result<FileRow, LedgerError> {

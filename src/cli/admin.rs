@@ -1,0 +1,123 @@
+//! `freightdrop admin ...`: staff accounts of the backoffice: add one (password prompted, from
+//! standard input, or generated), list, set a password, remove, and issue a bearer token for
+//! scripts.
+
+use clap::{Args, Subcommand};
+
+use super::password_input::{self, Source};
+use super::Failure;
+use crate::staff::{Staff, StaffError};
+
+/// The `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Add a backoffice admin (prompts for the password twice without a flag).
+    Add {
+        /// Login name (1-32 letters, digits, '.', '_', '-').
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List the admins.
+    List,
+    /// Set an admin's password (ends its browser sessions).
+    Passwd {
+        /// The admin.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Remove an admin with its sessions and tokens.
+    Remove {
+        /// The admin.
+        name: String,
+    },
+    /// Issue a bearer token for scripts acting as NAME; printed once.
+    Token {
+        /// The admin.
+        name: String,
+        /// A note on what the token is for.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+/// How the password is given.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "generate_password")]
+    password_stdin: bool,
+    /// Generate a strong password and print it once.
+    #[arg(long)]
+    generate_password: bool,
+}
+
+fn failure(e: StaffError) -> Failure {
+    match e {
+        StaffError::InvalidName(_) | StaffError::Password(_) => Failure::usage(e.to_string()),
+        StaffError::Exists(_) | StaffError::NotFound(_) | StaffError::Db(_) => {
+            Failure::failed(e.to_string())
+        }
+    }
+}
+
+pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Failure> {
+    match command {
+        AdminCommand::Add { name, password } => {
+            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let secret = password_input::obtain(source)?;
+            let shown = matches!(source, Source::Generate).then(|| secret.expose().to_owned());
+            staff.add(&name, secret).await.map_err(failure)?;
+            println!("admin {name} added");
+            if let Some(shown) = shown {
+                println!("password (shown only now): {shown}");
+            }
+            Ok(())
+        }
+        AdminCommand::List => {
+            let admins = staff.list().await.map_err(failure)?;
+            println!("{:<32} {:<20} LAST LOGIN", "NAME", "CREATED");
+            for admin in admins {
+                println!(
+                    "{:<32} {:<20} {}",
+                    admin.name,
+                    time(Some(admin.created_at)),
+                    time(admin.last_login_at)
+                );
+            }
+            Ok(())
+        }
+        AdminCommand::Passwd { name, password } => {
+            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let secret = password_input::obtain(source)?;
+            let shown = matches!(source, Source::Generate).then(|| secret.expose().to_owned());
+            staff.set_password(&name, secret).await.map_err(failure)?;
+            println!("password of admin {name} changed");
+            if let Some(shown) = shown {
+                println!("password (shown only now): {shown}");
+            }
+            Ok(())
+        }
+        AdminCommand::Remove { name } => {
+            staff.remove(&name).await.map_err(failure)?;
+            println!("admin {name} removed");
+            Ok(())
+        }
+        AdminCommand::Token { name, label } => {
+            let token = staff
+                .issue_token(&name, label.as_deref())
+                .await
+                .map_err(failure)?;
+            eprintln!("bearer token for {name}, shown only now (send it as 'Authorization: Bearer <token>'):");
+            println!("{}", token.expose());
+            Ok(())
+        }
+    }
+}
+
+fn time(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+}
