@@ -185,11 +185,7 @@ async fn login(
         cookie.expose(),
         crate::staff::SESSION_SECONDS
     );
-    (
-        [(header::SET_COOKIE, set_cookie)],
-        Redirect::to("/"),
-    )
-        .into_response()
+    ([(header::SET_COOKIE, set_cookie)], Redirect::to("/")).into_response()
 }
 
 /// A form post from another site is refused: when the browser names the origin, its host must

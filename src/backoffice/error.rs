@@ -90,9 +90,13 @@ impl From<UserError> for ApiError {
 impl From<OutboxError> for ApiError {
     fn from(e: OutboxError) -> Self {
         match e {
-            OutboxError::InvalidName(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            OutboxError::InvalidName(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
             OutboxError::Exists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
-            OutboxError::NoHome => Self::new(StatusCode::NOT_FOUND, "the user's home folder is missing"),
+            OutboxError::NoHome => {
+                Self::new(StatusCode::NOT_FOUND, "the user's home folder is missing")
+            }
             OutboxError::TooBig => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             OutboxError::Io(_) | OutboxError::Db(_) => Self::internal(e),
         }

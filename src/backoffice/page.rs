@@ -28,7 +28,9 @@ pub fn login(message: Option<&str>) -> Response {
     let notice = message.map_or_else(String::new, |m| {
         format!("<div class=\"notice error\" id=\"login-error\">{m}</div>")
     });
-    let page = LOGIN.replace("{{STYLE}}", STYLE).replace("{{MESSAGE}}", &notice);
+    let page = LOGIN
+        .replace("{{STYLE}}", STYLE)
+        .replace("{{MESSAGE}}", &notice);
     (no_store(), Html(page)).into_response()
 }
 

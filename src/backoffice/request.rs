@@ -30,7 +30,9 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::bad_request("send the body as JSON with 'Content-Type: application/json'")
         }
-        other => ApiError::bad_request(format!("the JSON body is not valid: {}", other.body_text())),
+        other => {
+            ApiError::bad_request(format!("the JSON body is not valid: {}", other.body_text()))
+        }
     }
 }
 

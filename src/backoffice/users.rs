@@ -27,7 +27,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{name}/disable", post(disable))
         .route("/api/v1/users/{name}/enable", post(enable))
         .route("/api/v1/users/{name}/password", post(set_password))
-        .route("/api/v1/users/{name}/keys", post(add_key).delete(remove_key))
+        .route(
+            "/api/v1/users/{name}/keys",
+            post(add_key).delete(remove_key),
+        )
 }
 
 async fn list(State(state): State<AppState>, _staffer: Staffer) -> Result<Response, ApiError> {
@@ -138,7 +141,12 @@ async fn update(
     Ok(Json(json!({ "user": user })).into_response())
 }
 
-async fn set_enabled(state: &AppState, staffer: &Staffer, name: &str, enabled: bool) -> Result<Response, ApiError> {
+async fn set_enabled(
+    state: &AppState,
+    staffer: &Staffer,
+    name: &str,
+    enabled: bool,
+) -> Result<Response, ApiError> {
     state.core.users.set_enabled(name, enabled).await?;
     let user = state.core.users.require(name).await?;
     tracing::info!(admin = %staffer.name, user = %name, enabled, "user enabled or disabled");
@@ -214,7 +222,11 @@ async fn add_key(
     let key = PublicKey::parse(&body.public_key).map_err(crate::users::UserError::from)?;
     let fingerprint = state.core.users.add_key(&name, &key).await?;
     tracing::info!(admin = %staffer.name, user = %name, %fingerprint, "SSH key added");
-    Ok((StatusCode::CREATED, Json(json!({ "fingerprint": fingerprint }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "fingerprint": fingerprint })),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -119,5 +119,8 @@ pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Fail
 fn time(seconds: Option<i64>) -> String {
     seconds
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        )
 }

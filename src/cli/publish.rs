@@ -26,7 +26,11 @@ pub(crate) struct PublishArgs {
     replace: bool,
 }
 
-pub(crate) async fn run(args: PublishArgs, store: &UserStore, homes: HomeTree) -> Result<(), Failure> {
+pub(crate) async fn run(
+    args: PublishArgs,
+    store: &UserStore,
+    homes: HomeTree,
+) -> Result<(), Failure> {
     store
         .require(&args.user)
         .await

@@ -1,0 +1,655 @@
+//! The backoffice through its router (`router(state).oneshot(request)`), on SQLite and
+//! PostgreSQL: who may call what, the users API with its errors, the file ledger, orders,
+//! publishing, and the OpenAPI document against what is served.
+
+mod common;
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use common::{Backend, TestEnv};
+use freightdrop::backoffice::{router, AppState};
+use freightdrop::config::{Config, ConfigArgs};
+use freightdrop::db::Db;
+use freightdrop::server::Core;
+use freightdrop::staff::Staff;
+use freightdrop::users::Password;
+use http_body_util::BodyExt as _;
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+/// A router over a fresh store, with an admin `boss` and a bearer token for it.
+struct Api {
+    router: Router,
+    token: String,
+    env: TestEnv,
+    db: Db,
+}
+
+impl Api {
+    async fn new(backend: Backend) -> Self {
+        let env = TestEnv::new(backend).await;
+        let args = ConfigArgs {
+            data_dir: Some(env.data_dir()),
+            database_url: Some(env.database_url.clone()),
+            login_block: Some(60),
+            ..ConfigArgs::default()
+        };
+        let config = Config::load(&args).expect("config");
+        std::fs::create_dir_all(config.homes_dir()).expect("homes");
+        let db = Db::connect(&config.database_url).await.expect("db");
+        let (core, _arrivals) = Core::new(config, &db);
+        let state = AppState::new(core, db.clone()).expect("state");
+        let staff = Staff::new(db.clone());
+        staff
+            .add("boss", Password::new("correct horse battery"))
+            .await
+            .expect("admin");
+        let token = staff.issue_token("boss", None).await.expect("token");
+        Self {
+            router: router(state),
+            token: token.expose().to_owned(),
+            env,
+            db,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value, headers)
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            None => Body::empty(),
+        };
+        let (status, value, _) = self.send(request.body(body).expect("request")).await;
+        (status, value)
+    }
+
+    fn home(&self, user: &str) -> std::path::PathBuf {
+        self.env.home(user)
+    }
+}
+
+fn error_text(value: &Value) -> &str {
+    value["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no JSON error in {value}"))
+}
+
+async fn only_health_and_login_answer_without_credentials(backend: Backend) {
+    let api = Api::new(backend).await;
+    for (method, uri) in [
+        (Method::GET, "/api/v1/users"),
+        (Method::POST, "/api/v1/users"),
+        (Method::GET, "/api/v1/files"),
+        (Method::GET, "/api/v1/outgoing"),
+        (Method::GET, "/api/v1/orders"),
+        (Method::GET, "/api/v1/openapi.json"),
+        (Method::GET, "/api/v1/session"),
+        (Method::GET, "/assets/app.js"),
+        (Method::DELETE, "/api/v1/users/x"),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .body(Body::empty())
+            .expect("request");
+        let (status, value, _) = api.send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        assert!(error_text(&value).contains("Bearer"));
+    }
+    // A wrong token is refused the same way.
+    let request = Request::get("/api/v1/users")
+        .header(header::AUTHORIZATION, "Bearer fdt_nope")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(api.send(request).await.0, StatusCode::UNAUTHORIZED);
+    // The page sends a stranger to the login page; the login page and /healthz answer.
+    let (status, _, headers) = api
+        .send(Request::get("/").body(Body::empty()).expect("request"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/login");
+    let (status, _, headers) = api
+        .send(Request::get("/login").body(Body::empty()).expect("request"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("csp")
+        .contains("script-src 'self'"));
+    let (status, value, _) = api
+        .send(
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["database"], "up");
+}
+
+fn login_request(name: &str, password: &str) -> Request<Body> {
+    Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("name={name}&password={password}")))
+        .expect("request")
+}
+
+async fn cookie_sessions_need_the_csrf_token_for_changes(backend: Backend) {
+    let api = Api::new(backend).await;
+    let (status, _, headers) = api
+        .send(login_request("boss", "correct%20horse%20battery"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/");
+    let set_cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+
+    let (status, session, _) = api
+        .send(
+            Request::get("/api/v1/session")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session["admin"], "boss");
+    let csrf = session["csrfToken"].as_str().expect("csrf").to_owned();
+
+    let create = |csrf: Option<&str>| {
+        let mut request = Request::post("/api/v1/users")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(csrf) = csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        request
+            .body(Body::from(
+                json!({"name": "acme", "customer": "ACME"}).to_string(),
+            ))
+            .expect("request")
+    };
+    let (status, value, _) = api.send(create(None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(error_text(&value).contains("CSRF"));
+    let (status, _, _) = api.send(create(Some("wrong"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, value, _) = api.send(create(Some(&csrf))).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+
+    // The page itself loads for the session, and signing out ends it.
+    let (status, _, _) = api
+        .send(
+            Request::get("/")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = api
+        .send(
+            Request::post("/logout")
+                .header(header::COOKIE, &cookie)
+                .header("X-CSRF-Token", &csrf)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = api
+        .send(
+            Request::get("/api/v1/users")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A cross-site form post to /login is refused.
+    let mut foreign = login_request("boss", "correct%20horse%20battery");
+    foreign.headers_mut().insert(
+        header::ORIGIN,
+        "https://evil.example".parse().expect("origin"),
+    );
+    foreign
+        .headers_mut()
+        .insert(header::HOST, "backoffice.local".parse().expect("host"));
+    assert_eq!(api.send(foreign).await.0, StatusCode::FORBIDDEN);
+}
+
+async fn failed_sign_ins_block_the_address(backend: Backend) {
+    let api = Api::new(backend).await;
+    for _ in 0..5 {
+        let (status, _, headers) = api.send(login_request("boss", "wrong-password")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/login?failed=1");
+    }
+    // Now even the right password is refused for a while.
+    let (_, _, headers) = api
+        .send(login_request("boss", "correct%20horse%20battery"))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/login?failed=blocked");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+}
+
+async fn users_api_manages_accounts_with_clear_errors(backend: Backend) {
+    let api = Api::new(backend).await;
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "acme", "customer": "ACME", "protocols": ["ftps", "sftp"], "require_tls": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let generated = value["generated_password"].as_str().expect("password");
+    assert_eq!(generated.len(), 20);
+    assert_eq!(value["user"]["protocols"], json!(["ftps", "sftp"]));
+    assert!(api.home("acme").join("out").is_dir());
+
+    // A typed password is not echoed back.
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "bolt", "customer": "BOLT", "password": "a typed password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(value["generated_password"].is_null());
+
+    // Errors: duplicate, bad values, unknown fields, unknown user, malformed JSON.
+    let cases = [
+        (
+            json!({"name": "acme", "customer": "ACME"}),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            json!({"name": "../x", "customer": "ACME"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid user name",
+        ),
+        (
+            json!({"name": "c1", "customer": "A B"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "customer",
+        ),
+        (
+            json!({"name": "c2", "customer": "C", "protocols": ["gopher"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "protocol",
+        ),
+        (
+            json!({"name": "c3", "customer": "C", "password": "short"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too short",
+        ),
+        (
+            json!({"name": "c4", "customer": "C", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+    ];
+    for (body, code, text) in cases {
+        let (status, value) = api
+            .call(Method::POST, "/api/v1/users", Some(body.clone()))
+            .await;
+        assert_eq!(status, code, "{body} -> {value}");
+        assert!(error_text(&value).contains(text), "{body} -> {value}");
+    }
+    let request = Request::post("/api/v1/users")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"name\": "))
+        .expect("request");
+    let (status, value, _) = api.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_text(&value).contains("JSON"));
+    let (status, value) = api.call(Method::GET, "/api/v1/users/nobody", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_text(&value).contains("nobody"));
+
+    // Update: customer, format set then cleared, limit; enabled off and on.
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"customer": "ACME2", "format": "csv", "max_upload_bytes": 1000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["user"]["customer"], "ACME2");
+    assert_eq!(value["user"]["format"], "csv");
+    let (_, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"format": null, "max_upload_bytes": null})),
+        )
+        .await;
+    assert!(value["user"]["format"].is_null());
+    assert!(value["user"]["max_upload_bytes"].is_null());
+    let (_, value) = api
+        .call(Method::POST, "/api/v1/users/acme/disable", None)
+        .await;
+    assert_eq!(value["user"]["enabled"], false);
+    let (_, value) = api
+        .call(Method::POST, "/api/v1/users/acme/enable", None)
+        .await;
+    assert_eq!(value["user"]["enabled"], true);
+
+    // Passwords: generated, typed, refused.
+    let (status, value) = api
+        .call(Method::POST, "/api/v1/users/acme/password", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["generated_password"].as_str().map(str::len), Some(20));
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/acme/password",
+            Some(json!({"password": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // SSH keys: add, duplicate, bad, remove by fingerprint (which has '/' and '+').
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test@example";
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/acme/keys",
+            Some(json!({"public_key": key})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let fingerprint = value["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/acme/keys",
+            Some(json!({"public_key": key})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/acme/keys",
+            Some(json!({"public_key": "ssh-ed25519 nonsense"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let encoded: String = fingerprint
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/acme/keys?fingerprint={encoded}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The list has both users; delete one with its home, keep the other's files.
+    let (_, value) = api.call(Method::GET, "/api/v1/users", None).await;
+    let names: Vec<&str> = value["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["acme", "bolt"]);
+    let (status, _) = api.call(Method::DELETE, "/api/v1/users/acme", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!api.home("acme").exists());
+    let (status, _) = api
+        .call(Method::DELETE, "/api/v1/users/bolt?keep_files=true", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(api.home("bolt").exists());
+    let (status, _) = api.call(Method::DELETE, "/api/v1/users/acme", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, value) = api.call(Method::PUT, "/api/v1/users", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(error_text(&value).contains("openapi"));
+}
+
+async fn publish(
+    api: &Api,
+    user: &str,
+    name: &str,
+    content: &str,
+    replace: bool,
+) -> (StatusCode, Value) {
+    let request = Request::post(format!(
+        "/api/v1/users/{user}/out?file={name}{}",
+        if replace { "&replace=true" } else { "" }
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {}", api.token))
+    .header(header::CONTENT_TYPE, "application/octet-stream")
+    .body(Body::from(content.to_owned()))
+    .expect("request");
+    let (status, value, _) = api.send(request).await;
+    (status, value)
+}
+
+fn hidden_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+async fn publishing_writes_out_atomically_and_never_overwrites(backend: Backend) {
+    let api = Api::new(backend).await;
+    api.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"name": "acme", "customer": "ACME"})),
+    )
+    .await;
+    let (status, value) = publish(&api, "acme", "orders-back.xml", "<a/>", false).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["file"]["size"], 4);
+    assert_eq!(value["file"]["published_by"], "boss");
+    let out = api.home("acme").join("out");
+    assert_eq!(
+        std::fs::read_to_string(out.join("orders-back.xml")).expect("file"),
+        "<a/>"
+    );
+    assert!(
+        hidden_files(&out).is_empty(),
+        "temp files left: {:?}",
+        hidden_files(&out)
+    );
+
+    let (status, value) = publish(&api, "acme", "orders-back.xml", "<b/>", false).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(error_text(&value).contains("already"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("orders-back.xml")).expect("file"),
+        "<a/>"
+    );
+    let (status, _) = publish(&api, "acme", "orders-back.xml", "<b/>", true).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        std::fs::read_to_string(out.join("orders-back.xml")).expect("file"),
+        "<b/>"
+    );
+    assert!(hidden_files(&out).is_empty());
+
+    for bad in ["..%2Fescape", ".hidden", "a%2Fb"] {
+        let (status, value) = publish(&api, "acme", bad, "x", false).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {value}");
+    }
+    assert!(!api.home("acme").join("escape").exists());
+    let (status, _) = publish(&api, "nobody", "x.txt", "x", false).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/outgoing?user=acme", None)
+        .await;
+    let files = value["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["moved_to"], Value::Null);
+    assert_eq!(files[1]["moved_to"], "replaced");
+}
+
+async fn files_and_orders_come_from_the_ledger(backend: Backend) {
+    let api = Api::new(backend).await;
+    api.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"name": "acme", "customer": "ACME"})),
+    )
+    .await;
+    // Run the inbox pipeline on two files, as the server would.
+    let pipeline = freightdrop::inbox::pipeline(&api.db, api.env.data_dir().join("homes"));
+    let uploader = inbox_processor::Uploader {
+        user: "acme".into(),
+        customer: "ACME".into(),
+        format: None,
+    };
+    common::inbox::drop_file(
+        &api.home("acme"),
+        "good.csv",
+        common::inbox::orders_csv("ACME", &["S1", "S2"]).as_bytes(),
+    );
+    common::inbox::drop_file(
+        &api.home("acme"),
+        "bad.csv",
+        common::inbox::BAD_CSV.as_bytes(),
+    );
+    for name in ["good.csv", "bad.csv"] {
+        pipeline
+            .process(&uploader, name, None)
+            .await
+            .expect("processed");
+    }
+    let (status, value) = api.call(Method::GET, "/api/v1/files?user=acme", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let files = value["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    let bad = files.iter().find(|f| f["name"] == "bad.csv").expect("bad");
+    assert_eq!(bad["state"], "error");
+    let report = bad["report"].as_str().expect("report");
+    assert!(report.contains("31-02-2025"), "{report}");
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/files?state=done", None)
+        .await;
+    assert_eq!(value["files"].as_array().map(Vec::len), Some(1));
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/files?since=2999-01-01", None)
+        .await;
+    assert_eq!(value["files"].as_array().map(Vec::len), Some(0));
+    let id = bad["id"].as_i64().expect("id");
+    let (status, value) = api
+        .call(Method::GET, &format!("/api/v1/files/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["file"]["name"], "bad.csv");
+    let (status, _) = api.call(Method::GET, "/api/v1/files/999999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, value) = api
+        .call(Method::GET, "/api/v1/files?state=lost", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_text(&value).contains("state"));
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/files?since=yesterday", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/orders?customer=ACME", None)
+        .await;
+    assert_eq!(value["orders"].as_array().map(Vec::len), Some(2));
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/orders?shipment_id=S2", None)
+        .await;
+    assert_eq!(value["orders"][0]["shipmentID"], "S2");
+    let (_, value) = api
+        .call(Method::GET, "/api/v1/orders?customer=OTHER", None)
+        .await;
+    assert_eq!(value["orders"].as_array().map(Vec::len), Some(0));
+    let (status, value) = api.call(Method::GET, "/api/v1/orders/ACME/S1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["order"]["shipmentID"], "S1");
+    assert!(value["history"].is_array());
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/orders/ACME/NOPE", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+on_both_backends!(
+    only_health_and_login_answer_without_credentials,
+    super::only_health_and_login_answer_without_credentials
+);
+on_both_backends!(
+    cookie_sessions_need_the_csrf_token_for_changes,
+    super::cookie_sessions_need_the_csrf_token_for_changes
+);
+on_both_backends!(
+    failed_sign_ins_block_the_address,
+    super::failed_sign_ins_block_the_address
+);
+on_both_backends!(
+    users_api_manages_accounts_with_clear_errors,
+    super::users_api_manages_accounts_with_clear_errors
+);
+on_both_backends!(
+    publishing_writes_out_atomically_and_never_overwrites,
+    super::publishing_writes_out_atomically_and_never_overwrites
+);
+on_both_backends!(
+    files_and_orders_come_from_the_ledger,
+    super::files_and_orders_come_from_the_ledger
+);
