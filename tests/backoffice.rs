@@ -629,6 +629,191 @@ async fn files_and_orders_come_from_the_ledger(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Every operation of the OpenAPI document is served, answers with a status the document lists
+/// for it, and a successful JSON answer has the fields its schema requires.
+async fn openapi_document_matches_what_is_served(backend: Backend) {
+    let api = Api::new(backend).await;
+    let (status, doc) = api.call(Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Fixtures: a user with a processed file and a shipment.
+    api.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"name": "acme", "customer": "ACME"})),
+    )
+    .await;
+    let pipeline = freightdrop::inbox::pipeline(&api.db, api.env.data_dir().join("homes"));
+    let uploader = inbox_processor::Uploader {
+        user: "acme".into(),
+        customer: "ACME".into(),
+        format: None,
+    };
+    common::inbox::drop_file(
+        &api.home("acme"),
+        "good.csv",
+        common::inbox::orders_csv("ACME", &["S1"]).as_bytes(),
+    );
+    pipeline
+        .process(&uploader, "good.csv", None)
+        .await
+        .expect("processed");
+    let (_, files) = api.call(Method::GET, "/api/v1/files", None).await;
+    let file_id = files["files"][0]["id"].as_i64().expect("id").to_string();
+
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |schema: &Value| -> Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => schemas[reference.rsplit('/').next().unwrap_or_default()].clone(),
+            None => schema.clone(),
+        }
+    };
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "patch", "delete"] {
+            if item.get(method).is_some() {
+                operations.push((path.clone(), method, item[method].clone()));
+            }
+        }
+    }
+    // Deletions last, so the fixtures live for every other call.
+    operations.sort_by_key(|(path, method, _)| (*method == "delete", path.clone()));
+    let documented: Vec<String> = operations
+        .iter()
+        .map(|(path, method, _)| format!("{} {path}", method.to_uppercase()))
+        .collect();
+    for route in SERVED_API_ROUTES {
+        assert!(
+            documented.iter().any(|d| d == route),
+            "{route} is served but not documented"
+        );
+    }
+    assert_eq!(
+        documented.len(),
+        SERVED_API_ROUTES.len(),
+        "documented: {documented:?}"
+    );
+
+    for (path, method, operation) in operations {
+        let mut uri = path
+            .replace("{name}", "acme")
+            .replace("{id}", &file_id)
+            .replace("{customer}", "ACME")
+            .replace("{shipment_id}", "S1");
+        let required_query: Vec<&str> = operation["parameters"]
+            .as_array()
+            .map(|params| {
+                params
+                    .iter()
+                    .filter(|p| p["in"] == "query" && p["required"] == true)
+                    .filter_map(|p| p["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (i, name) in required_query.iter().enumerate() {
+            uri.push(if i == 0 { '?' } else { '&' });
+            uri.push_str(&format!(
+                "{name}={}",
+                if *name == "file" {
+                    "spec.txt"
+                } else {
+                    "SHA256:none"
+                }
+            ));
+        }
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", api.token));
+        let body = match (method.as_str(), path.as_str()) {
+            ("POST", "/api/v1/users") => Some(json!({"name": "zed", "customer": "Z"})),
+            ("PATCH", _) => Some(json!({"customer": "ACME"})),
+            ("POST", "/api/v1/users/{name}/password") => Some(json!({})),
+            ("POST", "/api/v1/users/{name}/keys") => Some(
+                json!({"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl spec"}),
+            ),
+            _ => None,
+        };
+        let body = match (body, path.ends_with("/out")) {
+            (Some(value), _) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            (None, true) => {
+                request = request.header(header::CONTENT_TYPE, "application/octet-stream");
+                Body::from("published by the spec test")
+            }
+            (None, false) => Body::empty(),
+        };
+        let (status, value, _) = api.send(request.body(body).expect("request")).await;
+        let listed = &operation["responses"][status.as_str()];
+        assert!(
+            !listed.is_null(),
+            "{method} {uri} answered {status}, not documented: {value}"
+        );
+        let expect_success = !(method == Method::DELETE && path.ends_with("/keys"));
+        if expect_success {
+            assert!(
+                status.is_success(),
+                "{method} {uri} failed with the fixtures: {status} {value}"
+            );
+        }
+        if let Some(schema) = listed["content"]["application/json"].get("schema") {
+            let schema = resolve(schema);
+            for field in schema["required"].as_array().into_iter().flatten() {
+                let field = field.as_str().expect("field");
+                assert!(
+                    value.get(field).is_some(),
+                    "{method} {uri}: no {field} in {value}"
+                );
+            }
+            for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+                // One level down: the documented object's own required fields.
+                let inner = resolve(property);
+                if let (Some(object), Some(required)) =
+                    (value.get(field), inner["required"].as_array())
+                {
+                    if object.is_object() {
+                        for name in required.iter().filter_map(Value::as_str) {
+                            assert!(
+                                object.get(name).is_some(),
+                                "{method} {uri}: {field} has no {name}: {object}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // What the document does not list is not served.
+    let (status, value) = api.call(Method::GET, "/api/v1/shipments", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_text(&value).contains("openapi.json"));
+}
+
+/// The API routes the router serves; the document must list exactly these.
+const SERVED_API_ROUTES: &[&str] = &[
+    "GET /api/v1/session",
+    "GET /api/v1/users",
+    "POST /api/v1/users",
+    "GET /api/v1/users/{name}",
+    "PATCH /api/v1/users/{name}",
+    "DELETE /api/v1/users/{name}",
+    "POST /api/v1/users/{name}/disable",
+    "POST /api/v1/users/{name}/enable",
+    "POST /api/v1/users/{name}/password",
+    "POST /api/v1/users/{name}/keys",
+    "DELETE /api/v1/users/{name}/keys",
+    "POST /api/v1/users/{name}/out",
+    "GET /api/v1/files",
+    "GET /api/v1/files/{id}",
+    "GET /api/v1/outgoing",
+    "GET /api/v1/orders",
+    "GET /api/v1/orders/{customer}/{shipment_id}",
+    "GET /api/v1/openapi.json",
+];
+
 on_both_backends!(
     only_health_and_login_answer_without_credentials,
     super::only_health_and_login_answer_without_credentials
@@ -652,4 +837,8 @@ on_both_backends!(
 on_both_backends!(
     files_and_orders_come_from_the_ledger,
     super::files_and_orders_come_from_the_ledger
+);
+on_both_backends!(
+    openapi_document_matches_what_is_served,
+    super::openapi_document_matches_what_is_served
 );

@@ -25,9 +25,10 @@ fn curl(args: &[&str]) -> Output {
 }
 
 fn admin_token(server: &TestServer) -> String {
-    let out = server
-        .env
-        .cli(&["admin", "add", "boss", "--password-stdin"], Some("admin password 1\n"));
+    let out = server.env.cli(
+        &["admin", "add", "boss", "--password-stdin"],
+        Some("admin password 1\n"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = server.env.cli(&["admin", "token", "boss"], None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -65,7 +66,11 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("published status-back.xml"));
     let out = server.env.cli(&["publish", "acme", report_path], None);
-    assert_eq!(out.status.code(), Some(2), "a waiting file is not replaced silently");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a waiting file is not replaced silently"
+    );
     assert!(stderr(&out).contains("already"));
     let file = outgoing(&server, &token, "status-back.xml");
     assert_eq!(file["downloads"], 0);
@@ -90,16 +95,21 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
         "RNTO error/status-back.xml",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_for("the move to error/ recorded", Duration::from_secs(10), || {
-        outgoing(&server, &token, "status-back.xml")["moved_to"] == "error"
-    });
+    wait_for(
+        "the move to error/ recorded",
+        Duration::from_secs(10),
+        || outgoing(&server, &token, "status-back.xml")["moved_to"] == "error",
+    );
     let file = outgoing(&server, &token, "status-back.xml");
     assert_eq!(file["attention"], true);
     assert_eq!(file["moved_name"], "/error/status-back.xml");
     assert_eq!(file["last_download_protocol"], "ftp");
 
     // Over SFTP: a whole download counts, then a move to done/.
-    let out = server.env.cli(&["publish", "acme", report_path, "--name", "second.xml"], None);
+    let out = server.env.cli(
+        &["publish", "acme", report_path, "--name", "second.xml"],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let sftp = format!("sftp://127.0.0.1:{}", server.port("sftp"));
     let out = curl(&["-k", "-u", &user, &format!("{sftp}/out/second.xml")]);
@@ -114,10 +124,14 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
         "rename /out/second.xml /done/second.xml",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_for("the SFTP download and move recorded", Duration::from_secs(10), || {
-        let file = outgoing(&server, &token, "second.xml");
-        file["downloads"] == 1 && file["moved_to"] == "done"
-    });
+    wait_for(
+        "the SFTP download and move recorded",
+        Duration::from_secs(10),
+        || {
+            let file = outgoing(&server, &token, "second.xml");
+            file["downloads"] == 1 && file["moved_to"] == "done"
+        },
+    );
     let file = outgoing(&server, &token, "second.xml");
     assert_eq!(file["last_download_protocol"], "sftp");
     assert_eq!(file["attention"], false);
@@ -126,7 +140,13 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     // An upload into the inbox is processed and counted; the metrics show the traffic.
     let orders = server.env.dir.path().join("orders.csv");
     std::fs::write(&orders, common::inbox::orders_csv("1234", &["S1"])).expect("write");
-    let out = curl(&["-u", &user, "-T", orders.to_str().expect("path"), &format!("{ftp}/")]);
+    let out = curl(&[
+        "-u",
+        &user,
+        "-T",
+        orders.to_str().expect("path"),
+        &format!("{ftp}/"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let wrong = curl(&["-u", "acme:wrong password", &format!("{ftp}/")]);
     assert!(!wrong.status.success());
@@ -141,9 +161,24 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
         metric(&text, "freightdrop_inbox_files_total{result=\"accepted\"}") >= 1.0
     });
     let text = stdout(&curl(&[&metrics_url]));
-    assert!(metric(&text, "freightdrop_logins_total{protocol=\"ftp\",result=\"ok\"}") >= 3.0);
-    assert!(metric(&text, "freightdrop_logins_total{protocol=\"ftp\",result=\"failed\"}") >= 1.0);
-    assert!(metric(&text, "freightdrop_logins_total{protocol=\"sftp\",result=\"ok\"}") >= 2.0);
+    assert!(
+        metric(
+            &text,
+            "freightdrop_logins_total{protocol=\"ftp\",result=\"ok\"}"
+        ) >= 3.0
+    );
+    assert!(
+        metric(
+            &text,
+            "freightdrop_logins_total{protocol=\"ftp\",result=\"failed\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            "freightdrop_logins_total{protocol=\"sftp\",result=\"ok\"}"
+        ) >= 2.0
+    );
     assert!(metric(&text, "freightdrop_sent_bytes_total{protocol=\"ftp\"}") >= 12.0);
     assert!(metric(&text, "freightdrop_sent_bytes_total{protocol=\"sftp\"}") >= 12.0);
     assert!(metric(&text, "freightdrop_received_bytes_total{protocol=\"ftp\"}") > 100.0);
