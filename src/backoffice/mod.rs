@@ -98,8 +98,8 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Headers every answer carries: scripts and frames only from here, no content sniffing, no
-/// referrer leaking the page's address.
+/// Headers every answer carries: scripts and frames only from here, no content sniffing, the
+/// referrer only to this site (a form post then names its origin, which sign-in checks).
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
@@ -116,7 +116,7 @@ async fn security_headers(mut response: Response) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response.into_response()
 }

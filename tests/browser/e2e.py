@@ -9,6 +9,7 @@ Prints what it did; exits 1 with the reason on the first failure.
 
 import ftplib
 import io
+import os
 import sys
 import tempfile
 
@@ -110,6 +111,8 @@ def run(driver, base, admin, password, ftp_port, csv_file):
     wait.until(
         lambda d: "FTP" in d.find_element(By.CSS_SELECTOR, "tr[data-user=carrier1] td:nth-child(5)").text
     )
+    if os.environ.get("FREIGHTDROP_E2E_SCREENSHOT"):
+        driver.save_screenshot(os.environ["FREIGHTDROP_E2E_SCREENSHOT"])
 
 
 if __name__ == "__main__":
