@@ -112,6 +112,7 @@ async fn only_health_and_login_answer_without_credentials(backend: Backend) {
         (Method::GET, "/api/v1/orders"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/api/v1/session"),
+        (Method::GET, "/metrics"),
         (Method::GET, "/assets/app.js"),
         (Method::DELETE, "/api/v1/users/x"),
     ] {

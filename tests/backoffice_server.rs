@@ -151,16 +151,19 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     let wrong = curl(&["-u", "acme:wrong password", &format!("{ftp}/")]);
     assert!(!wrong.status.success());
     let metrics_url = format!("http://{}/metrics", server.addr("http"));
+    let bearer = format!("Authorization: Bearer {token}");
+    let unauthenticated = curl(&["-o", "/dev/null", "-w", "%{http_code}", &metrics_url]);
+    assert_eq!(stdout(&unauthenticated), "401");
     let metric = |text: &str, name: &str| -> f64 {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {name} in\n{text}"))
     };
     wait_for("the order file counted", Duration::from_secs(20), || {
-        let text = stdout(&curl(&[&metrics_url]));
+        let text = stdout(&curl(&["-H", &bearer, &metrics_url]));
         metric(&text, "freightdrop_inbox_files_total{result=\"accepted\"}") >= 1.0
     });
-    let text = stdout(&curl(&[&metrics_url]));
+    let text = stdout(&curl(&["-H", &bearer, &metrics_url]));
     assert!(
         metric(
             &text,

@@ -1,5 +1,6 @@
-//! `/healthz` (the database answers, every listener accepts) and `/metrics` (Prometheus text).
-//! Both answer without authentication; neither tells more than up/down and counters.
+//! `/healthz` (the database answers, every listener accepts; open to anyone, it tells no more
+//! than up or down) and `/metrics` (Prometheus text, for a staff bearer token: Prometheus sends
+//! it with `authorization: {credentials: ...}` in its scrape config).
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::auth::Staffer;
 use super::AppState;
 
 /// The routes of this module.
@@ -64,7 +66,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, _staffer: Staffer) -> Response {
     (
         [(
             header::CONTENT_TYPE,
