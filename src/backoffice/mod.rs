@@ -34,7 +34,7 @@ impl AppState {
     /// # Errors
     /// When the secrets key can't be read or made.
     pub fn new(core: Core, db: Db) -> anyhow::Result<Self> {
-        let tracking = Tracking::open(&core.config.secrets_key_file, db.clone())?;
+        let tracking = Tracking::open(&core.config, db.clone())?;
         Ok(Self {
             core,
             db,

@@ -8,7 +8,9 @@ mod login_cache;
 pub mod password;
 mod store;
 
-pub use account::{NewUser, Protocol, ProtocolSet, User, UserChanges, FORMATS};
+pub use account::{
+    check_customer, check_name, NewUser, Protocol, ProtocolSet, User, UserChanges, FORMATS,
+};
 pub use keys::{fingerprint_of_blob, KeyError, PublicKey};
 pub use password::{Password, PasswordError};
 pub use store::{AuthError, Denial, UserError, UserStore};
