@@ -2,6 +2,7 @@
 //! configuration and store as the server. Exit codes: 0 done, 1 the command failed, 2 a wrong
 //! call or a bad configuration value.
 
+mod apikey;
 mod files;
 mod import;
 mod password_input;
@@ -44,6 +45,9 @@ enum Command {
     Import(import::ImportArgs),
     /// List the inbox ledger: files received, what they became and where they are.
     Files(files::FilesArgs),
+    /// Manage the track & trace API users and their secrets.
+    #[command(subcommand)]
+    Apikey(apikey::ApikeyCommand),
 }
 
 /// A failed command: the message for standard error and the exit code.
@@ -128,6 +132,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             store.db().close().await;
             result
         }
+        Command::Apikey(command) => apikey::run(command, &config).await,
         Command::CheckConfig => {
             println!("{config}");
             let tls = crate::tls::check(&config.tls).map_err(|e| Failure::failed(e.to_string()))?;

@@ -107,7 +107,7 @@ pub type Fields = Vec<(String, FieldValue)>;
 /// One public status event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusView {
-    /// When, `YYYY-MM-DDTHH:MM:SS`.
+    /// When, `YYYY-MM-DDTHH:MM:SS`, the sender's local time.
     pub at: String,
     /// The status text.
     pub status: String,
@@ -181,7 +181,7 @@ impl OrderView {
             .iter()
             .filter(|event| !event.internal)
             .map(|event| StatusView {
-                at: event.at.clone(),
+                at: iso_time(&event.at),
                 status: event.status.clone(),
                 location: event.location.clone(),
                 signee: event.signee.clone(),
@@ -193,6 +193,15 @@ impl OrderView {
             goods,
             history,
         }
+    }
+}
+
+/// A stored event time (`YYYY-MM-DD HH:MM:SS`, the sender's local time) as an XML Schema
+/// `dateTime` without a zone (`YYYY-MM-DDTHH:MM:SS`); anything else as it is.
+fn iso_time(at: &str) -> String {
+    match chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S") {
+        Ok(time) => time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        Err(_) => at.to_owned(),
     }
 }
 
@@ -258,7 +267,7 @@ pub(crate) mod tests {
             ]
         });
         let event = |status: &str, internal: bool| StatusEvent {
-            at: "2025-06-02T14:20:00".into(),
+            at: "2025-06-02 14:20:00".into(),
             status: status.into(),
             internal,
             location: Some("Deventer".into()),
