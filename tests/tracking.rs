@@ -199,6 +199,17 @@ async fn a_good_signature_gets_the_order_in_xml(backend: Backend) {
     // The internal status is never shown, nor anything of it.
     assert!(!xml.contains("batchentry"), "{xml}");
     assert!(!xml.contains("Zwolle"), "{xml}");
+    // The API user's last use is recorded; the other one's is not.
+    let listed = stdout(&s.server.env.cli(&["apikey", "list"], None));
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {listed}"))
+            .to_owned()
+    };
+    assert!(!line("shop-api").ends_with("never"), "{listed}");
+    assert!(line("other-api").ends_with("never"), "{listed}");
     // The upper-case hex of the same signature works too.
     let ts = now().to_string();
     let sig = sign(&ts, &s.secret).to_ascii_uppercase();
