@@ -52,7 +52,7 @@ impl AppState {
     /// # Errors
     /// When the secrets key can't be read or made.
     pub fn new(core: Core, db: Db) -> anyhow::Result<Self> {
-        let tracking = Tracking::open(&core.config.secrets_key_file, db.clone())?;
+        let tracking = Tracking::open(&core.config, db.clone())?;
         Ok(Self {
             staff: Staff::new(db.clone()),
             staff_failures: FailedLogins::new(core.config.login_policy),

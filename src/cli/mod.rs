@@ -4,6 +4,7 @@
 //! call or a bad configuration value.
 
 mod admin;
+mod apikey;
 mod files;
 mod import;
 mod password_input;
@@ -52,6 +53,9 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Publish a file into a partner's out/ folder.
     Publish(publish::PublishArgs),
+    /// Manage the track & trace API users and their secrets.
+    #[command(subcommand)]
+    Apikey(apikey::ApikeyCommand),
 }
 
 /// A failed command: the message for standard error and the exit code.
@@ -149,6 +153,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             store.db().close().await;
             result
         }
+        Command::Apikey(command) => apikey::run(command, &config).await,
         Command::CheckConfig => {
             println!("{config}");
             let tls = crate::tls::check(&config.tls).map_err(|e| Failure::failed(e.to_string()))?;
