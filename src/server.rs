@@ -124,6 +124,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cert = %cert.display(),
         "freightdrop starting"
     );
+    // The backoffice's state reads the secrets key: a bad key file stops the server before
+    // any listener is bound.
+    let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     let inbox = crate::inbox::start(&core, &db, arrived);
 
     // frontends start here
@@ -131,7 +134,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     announce("ftp", Some(ftp_addr));
     let sftp_addr = crate::sftp::start(&core).await?;
     announce("sftp", Some(sftp_addr));
-    let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     backoffice.listening("ftp", ftp_addr);
     backoffice.listening("sftp", sftp_addr);
     let http_addr = crate::backoffice::start(backoffice.clone()).await?;
