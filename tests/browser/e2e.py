@@ -105,7 +105,7 @@ def run(driver, base, admin, password, ftp_port, csv_file):
         )
     )
     processed = driver.find_element(By.CSS_SELECTOR, "#incoming tr[data-file='orders.csv']").text
-    assert "processed" in processed and "1 shipments" in processed, processed
+    assert "processed" in processed and "1 shipment," in processed, processed
     print("the page shows orders.csv as processed:", processed)
     # The last login shows the protocol the partner used.
     wait.until(

@@ -25,6 +25,10 @@ function badge(text, kind) {
   return el("span", { class: "badge" + (kind ? " " + kind : "") }, text);
 }
 
+function count(n, one, many) {
+  return n + " " + (n === 1 ? one : many);
+}
+
 function when(seconds) {
   if (!seconds) return "never";
   return new Date(seconds * 1000).toLocaleString();
@@ -174,6 +178,9 @@ async function showUser() {
       )
     )
   );
+  if (user.keys.length === 0) {
+    $("keys").tBodies[0].append(el("tr", {}, el("td", { colSpan: 3, class: "muted" }, "No SSH keys: the user logs in with its password.")));
+  }
   await Promise.all([loadIncoming(name), loadOutgoing(name)]);
 }
 
@@ -190,7 +197,7 @@ async function loadIncoming(name) {
     ...files.map((file) => {
       let result = "";
       if (file.counts) {
-        result = file.counts.shipments + " shipments, " + file.counts.status_updates + " status updates";
+        result = count(file.counts.shipments, "shipment", "shipments") + ", " + count(file.counts.status_updates, "status update", "status updates");
       }
       const cell = el("td", {}, result);
       if (file.report) {
