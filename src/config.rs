@@ -108,6 +108,15 @@ pub struct ConfigArgs {
         value_name = "IP"
     )]
     pub passive_host: Option<String>,
+    /// Reverse proxies in front of the backoffice, as addresses or CIDR ranges separated by
+    /// commas; their X-Forwarded-For / -Proto / -Host headers are believed [default: none].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_TRUSTED_PROXIES",
+        global = true,
+        value_name = "CIDRS"
+    )]
+    pub http_trusted_proxies: Option<String>,
     /// Seconds a session may sit idle before it is closed [default: 60].
     #[arg(
         long,
@@ -198,6 +207,7 @@ struct FileConfig {
     http_addr: Option<String>,
     passive_ports: Option<String>,
     passive_host: Option<String>,
+    http_trusted_proxies: Option<String>,
     idle_timeout: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -257,6 +267,8 @@ pub struct Config {
     pub passive_ports: RangeInclusive<u16>,
     /// Address advertised in PASV, if set.
     pub passive_host: Option<IpAddr>,
+    /// Reverse proxies whose forwarding headers the backoffice believes.
+    pub http_trusted_proxies: Vec<IpNet>,
     /// Idle time after which a session is closed.
     pub idle_timeout: Duration,
     /// FTPS certificate.
@@ -386,6 +398,26 @@ impl Config {
                 .unwrap_or(30)
                 .min(3600),
         );
+        let http_trusted_proxies = match args
+            .http_trusted_proxies
+            .clone()
+            .or(file.http_trusted_proxies)
+        {
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    part.parse::<IpNet>().map_err(|()| {
+                        invalid(
+                            "--http-trusted-proxies",
+                            format!("{part:?} is not an address or a range like 10.0.0.0/8"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let secrets_key_file = args
             .secrets_key_file
             .clone()
@@ -399,6 +431,7 @@ impl Config {
             http_addr,
             passive_ports,
             passive_host,
+            http_trusted_proxies,
             idle_timeout: Duration::from_secs(idle_secs),
             tls,
             secrets_key_file,
@@ -473,6 +506,70 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         message: e.to_string().trim().replace('\n', " "),
     })
+}
+
+/// An address range: an IP address and a prefix length (`10.0.0.0/8`, `::1/128`; a bare
+/// address is the whole length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    // Invariant: `prefix` is at most the address's bit length; enforced by `from_str`.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(bits: u128, width: u32, prefix: u8) -> u128 {
+            let keep = u32::from(prefix);
+            if keep == 0 {
+                0
+            } else {
+                bits >> (width - keep)
+            }
+        }
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), 32, self.prefix)
+                    == masked(u128::from(u32::from(ip)), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128, self.prefix)
+                    == masked(u128::from(ip), 128, self.prefix)
+            }
+            (IpAddr::V6(_), IpAddr::V4(ip)) => self.contains(IpAddr::V6(ip.to_ipv6_mapped())),
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| ())?;
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().map_err(|_| ())?,
+            None => width,
+        };
+        if prefix > width {
+            return Err(());
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -563,6 +660,21 @@ fn mask_url_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_ranges_contain_their_addresses() {
+        let net: IpNet = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: IpNet = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let all: IpNet = "::/0".parse().unwrap();
+        assert!(all.contains("2001:db8::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+        assert!("nonsense".parse::<IpNet>().is_err());
+    }
 
     fn file(text: &str) -> FileConfig {
         toml::from_str(text).expect("test TOML parses")

@@ -30,12 +30,16 @@ struct Api {
 
 impl Api {
     async fn new(backend: Backend) -> Self {
+        Self::with(backend, ConfigArgs::default()).await
+    }
+
+    async fn with(backend: Backend, args: ConfigArgs) -> Self {
         let env = TestEnv::new(backend).await;
         let args = ConfigArgs {
             data_dir: Some(env.data_dir()),
             database_url: Some(env.database_url.clone()),
             login_block: Some(60),
-            ..ConfigArgs::default()
+            ..args
         };
         let config = Config::load(&args).expect("config");
         std::fs::create_dir_all(config.homes_dir()).expect("homes");
@@ -175,7 +179,11 @@ async fn cookie_sessions_need_the_csrf_token_for_changes(backend: Backend) {
         .expect("cookie")
         .to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
-    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP, no proxy: {set_cookie}"
+    );
     let cookie = set_cookie.split(';').next().expect("pair").to_owned();
 
     let (status, session, _) = api
@@ -630,6 +638,84 @@ async fn files_and_orders_come_from_the_ledger(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+fn login_from(peer: &str, forwarded_for: &str, proto: &str, password: &str) -> Request<Body> {
+    let mut request = login_request("boss", password);
+    let addr: std::net::SocketAddr = peer.parse().expect("peer");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    let headers = request.headers_mut();
+    headers.insert("x-forwarded-for", forwarded_for.parse().expect("xff"));
+    headers.insert("x-forwarded-proto", proto.parse().expect("proto"));
+    request
+}
+
+/// Behind a trusted proxy the client's own address counts (one partner can't block everyone
+/// behind the proxy) and an HTTPS client gets a Secure cookie; from anyone else the forwarding
+/// headers are ignored, so a client can't choose the address its failures count against.
+async fn forwarding_headers_are_believed_only_from_trusted_proxies(backend: Backend) {
+    let api = Api::with(
+        backend,
+        ConfigArgs {
+            http_trusted_proxies: Some("127.0.0.0/8".into()),
+            ..ConfigArgs::default()
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        let (_, _, headers) = api
+            .send(login_from(
+                "127.0.0.1:4000",
+                "203.0.113.5",
+                "https",
+                "wrong",
+            ))
+            .await;
+        assert_eq!(headers[header::LOCATION], "/login?failed=1");
+    }
+    let (_, _, headers) = api
+        .send(login_from(
+            "127.0.0.1:4000",
+            "203.0.113.5",
+            "https",
+            "correct%20horse%20battery",
+        ))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/login?failed=blocked");
+    // Another client behind the same proxy is not blocked, and gets a Secure cookie over HTTPS.
+    let (_, _, headers) = api
+        .send(login_from(
+            "127.0.0.1:4000",
+            "203.0.113.6",
+            "https",
+            "correct%20horse%20battery",
+        ))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/");
+    let cookie = headers[header::SET_COOKIE].to_str().expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // An untrusted peer's X-Forwarded-For is ignored: its failures count against itself.
+    for i in 0..5 {
+        api.send(login_from(
+            "192.0.2.9:5000",
+            &format!("198.51.100.{i}"),
+            "https",
+            "wrong",
+        ))
+        .await;
+    }
+    let (_, _, headers) = api
+        .send(login_from(
+            "192.0.2.9:5000",
+            "198.51.100.200",
+            "http",
+            "correct%20horse%20battery",
+        ))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/login?failed=blocked");
+}
+
 /// Every operation of the OpenAPI document is served, answers with a status the document lists
 /// for it, and a successful JSON answer has the fields its schema requires.
 async fn openapi_document_matches_what_is_served(backend: Backend) {
@@ -842,4 +928,8 @@ on_both_backends!(
 on_both_backends!(
     openapi_document_matches_what_is_served,
     super::openapi_document_matches_what_is_served
+);
+on_both_backends!(
+    forwarding_headers_are_believed_only_from_trusted_proxies,
+    super::forwarding_headers_are_believed_only_from_trusted_proxies
 );

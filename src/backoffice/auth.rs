@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::page;
-use super::request::Peer;
+use super::request::Client;
 use super::AppState;
 use crate::metrics::LoginResult;
 use crate::staff::Credential;
@@ -59,7 +59,10 @@ impl FromRequestParts<AppState> for Staffer {
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|v| {
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+                })
                 .map(str::trim)
                 .ok_or_else(ApiError::unauthenticated)?;
             return match state.staff.token_owner(&Credential::new(token)).await? {
@@ -145,16 +148,20 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    Peer(peer): Peer,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !same_origin(&headers) {
+    let peer = client.ip;
+    if !same_origin(&headers, client.forwarded_host.as_deref()) {
         return ApiError::new(StatusCode::FORBIDDEN, "cross-site sign-in refused").into_response();
     }
+    // One address's sign-ins take turns, so parallel guesses can't all be checked before the
+    // first failure counts.
+    let _turn = state.staff_turns.take(peer).await;
     if state.staff_failures.is_blocked(peer) {
         state.core.metrics.staff_login(LoginResult::Blocked);
-        tracing::warn!(%peer, admin = %form.name, "backoffice sign-in refused: address blocked");
+        tracing::warn!(%peer, "backoffice sign-in refused: address blocked");
         tokio::time::sleep(REFUSAL_DELAY).await;
         return Redirect::to("/login?failed=blocked").into_response();
     }
@@ -167,7 +174,10 @@ async fn login(
         Ok(false) => {
             state.core.metrics.staff_login(LoginResult::Failed);
             let blocked = state.staff_failures.record(peer);
-            tracing::warn!(%peer, admin = %form.name, blocked, "backoffice sign-in refused");
+            // A password typed into the name field must not reach the log.
+            let name = crate::users::check_name(&form.name)
+                .map_or("(not a valid name)", |()| form.name.as_str());
+            tracing::warn!(%peer, admin = name, blocked, "backoffice sign-in refused");
             tokio::time::sleep(REFUSAL_DELAY).await;
             return Redirect::to("/login?failed=1").into_response();
         }
@@ -180,8 +190,11 @@ async fn login(
         Err(e) => return ApiError::from(e).into_response(),
     };
     tracing::info!(%peer, admin = %form.name, "backoffice sign-in");
+    // Secure when a trusted proxy says the client came over HTTPS, so the browser never sends
+    // the cookie over plain HTTP.
+    let secure = if client.https { "; Secure" } else { "" };
     let set_cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         cookie.expose(),
         crate::staff::SESSION_SECONDS
     );
@@ -189,8 +202,8 @@ async fn login(
 }
 
 /// A form post from another site is refused: when the browser names the origin, its host must
-/// be the one the request was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// be the one the request was sent to (as a trusted proxy forwarded it, or as it arrived).
+fn same_origin(headers: &HeaderMap, forwarded_host: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -202,7 +215,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .split_once("://")
         .map_or(origin, |(_, rest)| rest)
         .trim_end_matches('/');
-    origin != "null" && origin_host.eq_ignore_ascii_case(host)
+    origin != "null"
+        && (origin_host.eq_ignore_ascii_case(host)
+            || forwarded_host.is_some_and(|h| origin_host.eq_ignore_ascii_case(h)))
 }
 
 async fn logout(State(state): State<AppState>, staffer: Staffer, headers: HeaderMap) -> Response {
@@ -215,7 +230,7 @@ async fn logout(State(state): State<AppState>, staffer: Staffer, headers: Header
     (
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
         )],
         Json(json!({ "signedOut": true })),
     )

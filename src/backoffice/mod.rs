@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::db::Db;
-use crate::gate::FailedLogins;
+use crate::gate::{CheckTurns, FailedLogins};
 use crate::server::Core;
 use crate::staff::Staff;
 use crate::tracking::Tracking;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub staff: Staff,
     /// Failed staff sign-ins per address, blocked like partner logins.
     pub staff_failures: FailedLogins,
+    /// Staff sign-ins from one address take turns.
+    pub staff_turns: CheckTurns,
     /// The track & trace API users and their sealed secrets.
     pub tracking: Tracking,
     /// The listeners this process runs, for `/healthz`.
@@ -56,6 +58,7 @@ impl AppState {
         Ok(Self {
             staff: Staff::new(db.clone()),
             staff_failures: FailedLogins::new(core.config.login_policy),
+            staff_turns: CheckTurns::default(),
             core,
             db,
             tracking,

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::AppState;
 
 /// A JSON body; a malformed one is a 400 saying what is wrong with it.
 #[derive(Debug)]
@@ -58,20 +59,71 @@ fn query_rejection(rejection: &QueryRejection) -> ApiError {
     ))
 }
 
-/// The client's address; unspecified when the server runs without connection info (router
-/// tests), so such requests share one failure counter.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub IpAddr);
+/// Who sent the request: the client's address, and whether it came over HTTPS through a
+/// trusted proxy. Forwarding headers are believed only from `--http-trusted-proxies`; from
+/// anyone else they are ignored, so a client can't pick the address its failures count against.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client's address (unspecified in router tests without connection info, so such
+    /// requests share one failure counter).
+    pub ip: IpAddr,
+    /// A trusted proxy said the client used HTTPS.
+    pub https: bool,
+    /// The host the client asked for, as a trusted proxy forwarded it.
+    pub forwarded_host: Option<String>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        let proxies = &state.core.config.http_trusted_proxies;
+        let trusted = |ip: IpAddr| proxies.iter().any(|net| net.contains(ip));
+        if !trusted(peer) {
+            return Ok(Self {
+                ip: peer,
+                https: false,
+                forwarded_host: None,
+            });
+        }
+        let header = |name: &str| {
             parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip()),
-        ))
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // The nearest address that is not one of our proxies is the client.
+        let forwarded = header("x-forwarded-for");
+        let ip = forwarded
+            .split(',')
+            .rev()
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .find(|ip| !trusted(*ip))
+            .unwrap_or(peer);
+        let proto = header("x-forwarded-proto");
+        let host = header("x-forwarded-host");
+        Ok(Self {
+            ip,
+            https: proto
+                .split(',')
+                .next()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")),
+            forwarded_host: host
+                .split(',')
+                .next()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned),
+        })
     }
 }

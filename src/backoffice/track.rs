@@ -4,14 +4,15 @@
 //! failing signatures, and maps [`crate::tracking`]'s answer to a status. Every refusal gets the
 //! same 401 body, whichever check failed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::request::Client;
 use super::AppState;
 use crate::tracking::view::OrderView;
 use crate::tracking::{xml, TrackError, TrackRequest};
@@ -41,12 +42,10 @@ async fn order(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    extensions: axum::http::Extensions,
+    client: Client,
 ) -> Response {
     let format = negotiate(&headers);
-    let peer: Option<IpAddr> = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let peer: Option<IpAddr> = Some(client.ip);
     let failures = state.tracking.failures();
     if peer.is_some_and(|ip| failures.is_blocked(ip)) {
         let mut response = reply(

@@ -5,14 +5,15 @@
 
 mod failures;
 mod sessions;
+mod turns;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 pub use failures::FailedLogins;
 pub use sessions::{SessionLimits, SessionPermit};
+pub use turns::{CheckTurns, Turn};
 
 use crate::config::LoginPolicy;
 use crate::metrics::{LoginResult, Metrics};
@@ -46,33 +47,8 @@ pub struct Gate {
     failures: FailedLogins,
     sessions: SessionLimits,
     refusal_delay: Duration,
-    checking: Arc<Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>>,
+    turns: CheckTurns,
     metrics: Metrics,
-}
-
-/// Logins from one address checked at the same time; more wait their turn. Without a bound, a
-/// client could pipeline many PASS commands and have them all checked before the first failure
-/// counts against its address.
-const CONCURRENT_CHECKS_PER_ADDRESS: usize = 2;
-
-/// One login check in progress for an address; frees its place when dropped.
-struct Checking {
-    peer: IpAddr,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    checking: Arc<Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>>,
-}
-
-impl Drop for Checking {
-    fn drop(&mut self) {
-        let mut map = self.checking.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget the address's semaphore once nobody else holds or waits on it.
-        if map
-            .get(&self.peer)
-            .is_some_and(|s| Arc::strong_count(s) == 1)
-        {
-            map.remove(&self.peer);
-        }
-    }
 }
 
 impl Gate {
@@ -83,7 +59,7 @@ impl Gate {
             failures: FailedLogins::new(policy),
             sessions: SessionLimits::new(max_sessions, per_user),
             refusal_delay: Duration::from_millis(500),
-            checking: Arc::new(Mutex::new(HashMap::new())),
+            turns: CheckTurns::default(),
             metrics: Metrics::default(),
         }
     }
@@ -113,22 +89,6 @@ impl Gate {
     /// Whether `peer` is blocked now.
     pub fn is_blocked(&self, peer: IpAddr) -> bool {
         self.failures.is_blocked(peer)
-    }
-
-    /// Waits for one of the address's concurrent-check places.
-    async fn start_check(&self, peer: IpAddr) -> Option<Checking> {
-        let semaphore = {
-            let mut map = self.checking.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(map.entry(peer).or_insert_with(|| {
-                Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS_PER_ADDRESS))
-            }))
-        };
-        let permit = semaphore.acquire_owned().await.ok()?;
-        Some(Checking {
-            peer,
-            _permit: permit,
-            checking: Arc::clone(&self.checking),
-        })
     }
 
     /// Checks a password login from `peer`.
@@ -168,7 +128,7 @@ impl Gate {
         protocol: Protocol,
         attempt: impl std::future::Future<Output = Result<User, AuthError>>,
     ) -> Result<User, Refusal> {
-        let _turn = self.start_check(peer).await;
+        let _turn = self.turns.take(peer).await;
         if self.failures.is_blocked(peer) {
             tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
             self.metrics.login(protocol, LoginResult::Blocked);

@@ -73,9 +73,11 @@ pub enum Refusal {
 
 impl Refusal {
     /// Whether the signature itself failed (counted against the address), rather than the
-    /// shipment being unknown to a correctly signed request.
+    /// shipment being unknown to a correctly signed request. A timestamp out of the window is
+    /// not a guess at a secret (a partner's clock is off), so it does not count: otherwise one
+    /// partner with a wrong clock behind a shared proxy would block the others.
     pub fn is_bad_signature(self) -> bool {
-        matches!(self, Self::Timestamp(_) | Self::NoKey)
+        matches!(self, Self::NoKey)
     }
 }
 

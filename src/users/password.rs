@@ -97,11 +97,24 @@ pub fn check_strength(password: &Password) -> Result<(), PasswordError> {
     Ok(())
 }
 
+/// Waits for one of the process's hashing places: each argon2 run takes 19 MiB and a core for
+/// tens of milliseconds, so a flood of logins (partners, staff, any frontend) queues here instead
+/// of filling memory with parallel hashes.
+async fn hashing_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores * 2)
+    });
+    slots.acquire().await.ok()
+}
+
 /// Hashes a password into an argon2id PHC string with a fresh salt, off the async threads.
 ///
 /// # Errors
 /// [`PasswordError::Hash`] if the hasher or the blocking pool fails.
 pub async fn hash(password: Password) -> Result<String, PasswordError> {
+    let _slot = hashing_slot().await;
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .map_err(|_| PasswordError::Hash)?
@@ -119,6 +132,7 @@ fn hash_blocking(password: &Password) -> Result<String, PasswordError> {
 /// user, or one that can't log in) the same work is done against a dummy hash and the answer is
 /// `false`, so the time taken does not tell whether a name exists.
 pub async fn verify(password: Password, stored: Option<String>) -> bool {
+    let _slot = hashing_slot().await;
     tokio::task::spawn_blocking(move || verify_blocking(&password, stored.as_deref()))
         .await
         .unwrap_or(false)
