@@ -83,12 +83,21 @@ pub struct Admin {
 }
 
 /// A signed-in browser session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StaffSession {
     /// The admin it belongs to.
     pub admin: String,
     /// The token the page must send back on every change (`X-CSRF-Token`).
     pub csrf: String,
+}
+
+impl fmt::Debug for StaffSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaffSession")
+            .field("admin", &self.admin)
+            .field("csrf", &"***")
+            .finish()
+    }
 }
 
 /// The staff accounts in the database.
@@ -286,7 +295,8 @@ impl Staff {
         Ok(())
     }
 
-    /// Issues a bearer token for scripts acting as `name`; shown once.
+    /// Issues a bearer token for scripts acting as `name` (`metrics_only`: it may only read
+    /// `/metrics`); shown once.
     ///
     /// # Errors
     /// [`StaffError::NotFound`] or [`StaffError::Db`].
@@ -294,6 +304,7 @@ impl Staff {
         &self,
         name: &str,
         label: Option<&str>,
+        metrics_only: bool,
     ) -> Result<Credential, StaffError> {
         let known = sqlx::query("SELECT name FROM admins WHERE name = $1")
             .bind(name)
@@ -304,11 +315,12 @@ impl Staff {
         }
         let token = Credential::generate("fdt_");
         sqlx::query(
-            "INSERT INTO admin_tokens (token_hash, admin_name, label, created_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO admin_tokens (token_hash, admin_name, scope, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token.digest())
         .bind(name)
+        .bind(if metrics_only { "metrics" } else { "admin" })
         .bind(label)
         .bind(now())
         .execute(self.db.pool())
@@ -316,26 +328,102 @@ impl Staff {
         Ok(token)
     }
 
-    /// The admin a bearer token belongs to, if any.
+    /// The admin a bearer token belongs to and whether it is limited to `/metrics`, if the
+    /// token is known. Its last use is recorded at most once a minute.
     ///
     /// # Errors
     /// [`StaffError::Db`].
-    pub async fn token_owner(&self, token: &Credential) -> Result<Option<String>, StaffError> {
+    pub async fn token_owner(
+        &self,
+        token: &Credential,
+    ) -> Result<Option<(String, bool)>, StaffError> {
         let digest = token.digest();
-        let row = sqlx::query("SELECT admin_name FROM admin_tokens WHERE token_hash = $1")
+        let row = sqlx::query("SELECT admin_name, scope FROM admin_tokens WHERE token_hash = $1")
             .bind(&digest)
             .fetch_optional(self.db.pool())
             .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        sqlx::query("UPDATE admin_tokens SET last_used_at = $1 WHERE token_hash = $2")
-            .bind(now())
-            .bind(&digest)
+        let now = now();
+        sqlx::query(
+            "UPDATE admin_tokens SET last_used_at = $1 WHERE token_hash = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(&digest)
+        .bind(now - 60)
+        .execute(self.db.pool())
+        .await?;
+        let scope: String = row.try_get("scope")?;
+        Ok(Some((row.try_get("admin_name")?, scope == "metrics")))
+    }
+
+    /// The tokens of every admin (never the tokens themselves: an id, the first 12 hex digits
+    /// of the token's hash).
+    ///
+    /// # Errors
+    /// [`StaffError::Db`].
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StaffError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, admin_name, scope, label, created_at, last_used_at \
+             FROM admin_tokens ORDER BY admin_name, created_at",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let hash: String = row.try_get("token_hash")?;
+                Ok(TokenInfo {
+                    id: hash.chars().take(TOKEN_ID_LEN).collect(),
+                    admin: row.try_get("admin_name")?,
+                    scope: row.try_get("scope")?,
+                    label: row.try_get("label")?,
+                    created_at: row.try_get("created_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes the token with `id` (from [`Staff::tokens`]).
+    ///
+    /// # Errors
+    /// [`StaffError::NotFound`] for an unknown id, or [`StaffError::Db`].
+    pub async fn revoke_token(&self, id: &str) -> Result<(), StaffError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StaffError::NotFound(id));
+        }
+        let deleted = sqlx::query("DELETE FROM admin_tokens WHERE token_hash LIKE $1")
+            .bind(format!("{id}%"))
             .execute(self.db.pool())
             .await?;
-        Ok(Some(row.try_get("admin_name")?))
+        if deleted.rows_affected() == 0 {
+            return Err(StaffError::NotFound(id));
+        }
+        Ok(())
     }
+}
+
+/// Hex digits of a token's hash that name it in lists.
+const TOKEN_ID_LEN: usize = 12;
+
+/// A bearer token as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    /// The first 12 hex digits of the token's SHA-256.
+    pub id: String,
+    /// The admin it acts as.
+    pub admin: String,
+    /// `admin` or `metrics`.
+    pub scope: String,
+    /// The note given when it was issued.
+    pub label: Option<String>,
+    /// Issued, Unix seconds.
+    pub created_at: i64,
+    /// Last used (to the minute), Unix seconds.
+    pub last_used_at: Option<i64>,
 }
 
 fn now() -> i64 {

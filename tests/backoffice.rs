@@ -51,7 +51,7 @@ impl Api {
             .add("boss", Password::new("correct horse battery"))
             .await
             .expect("admin");
-        let token = staff.issue_token("boss", None).await.expect("token");
+        let token = staff.issue_token("boss", None, false).await.expect("token");
         Self {
             router: router(state),
             token: token.expose().to_owned(),
@@ -716,6 +716,67 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies(backend: Back
     assert_eq!(headers[header::LOCATION], "/login?failed=blocked");
 }
 
+/// Bearer tokens: a metrics-only token reads /metrics and nothing else; a revoked token is
+/// refused; a token can't be created for an unknown admin.
+async fn tokens_have_scopes_and_can_be_revoked(backend: Backend) {
+    let api = Api::new(backend).await;
+    let staff = Staff::new(api.db.clone());
+    let metrics = staff
+        .issue_token("boss", Some("prometheus"), true)
+        .await
+        .expect("token");
+    let get = |path: &str, token: &str| {
+        Request::get(path)
+            .header(header::AUTHORIZATION, format!("bearer {token}"))
+            .body(Body::empty())
+            .expect("request")
+    };
+    let response = api
+        .router
+        .clone()
+        .oneshot(get("/metrics", metrics.expose()))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, value, _) = api.send(get("/api/v1/users", metrics.expose())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(error_text(&value).contains("/metrics"));
+    let tokens = staff.tokens().await.expect("tokens");
+    assert_eq!(tokens.len(), 2);
+    let listed = tokens
+        .iter()
+        .find(|t| t.scope == "metrics")
+        .expect("metrics token");
+    assert_eq!(listed.label.as_deref(), Some("prometheus"));
+    assert!(!listed.id.is_empty() && !metrics.expose().contains(&listed.id));
+    staff.revoke_token(&listed.id).await.expect("revoked");
+    let (status, _, _) = api.send(get("/metrics", metrics.expose())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(staff.revoke_token(&listed.id).await.is_err());
+    assert!(staff.issue_token("nobody", None, false).await.is_err());
+    // A password without a body is generated; the answer is not cached.
+    let request = Request::post("/api/v1/users")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"name": "acme", "customer": "ACME"}).to_string(),
+        ))
+        .expect("request");
+    let (status, _, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let (status, value) = api
+        .call(Method::POST, "/api/v1/users/acme/password", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["generated_password"].as_str().map(str::len), Some(20));
+    let (status, value) = api
+        .call(Method::GET, "/api/v1/files/not-a-number", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_text(&value).contains("not valid"));
+}
+
 /// Every operation of the OpenAPI document is served, answers with a status the document lists
 /// for it, and a successful JSON answer has the fields its schema requires.
 async fn openapi_document_matches_what_is_served(backend: Backend) {
@@ -932,4 +993,8 @@ on_both_backends!(
 on_both_backends!(
     forwarding_headers_are_believed_only_from_trusted_proxies,
     super::forwarding_headers_are_believed_only_from_trusted_proxies
+);
+on_both_backends!(
+    tokens_have_scopes_and_can_be_revoked,
+    super::tokens_have_scopes_and_can_be_revoked
 );

@@ -137,6 +137,36 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     assert_eq!(file["attention"], false);
     assert!(server.env.home("acme").join("done/second.xml").is_file());
 
+    // A read of part of a file is not a download; a partner's upload over a published file
+    // closes its record as replaced.
+    let out = server.env.cli(
+        &["publish", "acme", report_path, "--name", "third.xml"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = curl(&[
+        "-k",
+        "-u",
+        &user,
+        "-r",
+        "5-8",
+        &format!("{sftp}/out/third.xml"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "uses");
+    let out = curl(&[
+        "-u",
+        &user,
+        "-T",
+        report_path,
+        &format!("{ftp}/out/third.xml"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for("the overwrite recorded", Duration::from_secs(10), || {
+        outgoing(&server, &token, "third.xml")["moved_to"] == "replaced"
+    });
+    assert_eq!(outgoing(&server, &token, "third.xml")["downloads"], 0);
+
     // An upload into the inbox is processed and counted; the metrics show the traffic.
     let orders = server.env.dir.path().join("orders.csv");
     std::fs::write(&orders, common::inbox::orders_csv("1234", &["S1"])).expect("write");

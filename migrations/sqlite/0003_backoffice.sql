@@ -19,10 +19,12 @@ CREATE TABLE admin_sessions (
     expires_at INTEGER NOT NULL
 );
 
--- A bearer token for scripts: only its SHA-256 is stored.
+-- A bearer token for scripts: only its SHA-256 is stored. Scope 'admin' may do everything the
+-- page can; 'metrics' only read /metrics (for a Prometheus server).
 CREATE TABLE admin_tokens (
     token_hash   TEXT    PRIMARY KEY NOT NULL,
     admin_name   TEXT    NOT NULL REFERENCES admins(name) ON DELETE CASCADE,
+    scope        TEXT    NOT NULL DEFAULT 'admin',
     label        TEXT,
     created_at   INTEGER NOT NULL,
     last_used_at INTEGER

@@ -66,7 +66,11 @@ impl FromRequestParts<AppState> for Staffer {
                 .map(str::trim)
                 .ok_or_else(ApiError::unauthenticated)?;
             return match state.staff.token_owner(&Credential::new(token)).await? {
-                Some(name) => Ok(Self { name, csrf: None }),
+                Some((_, true)) if parts.uri.path() != "/metrics" => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "this token may only read /metrics",
+                )),
+                Some((name, _)) => Ok(Self { name, csrf: None }),
                 None => Err(ApiError::unauthenticated()),
             };
         }

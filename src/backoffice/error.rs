@@ -98,6 +98,7 @@ impl From<OutboxError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "the user's home folder is missing")
             }
             OutboxError::TooBig => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            OutboxError::Incomplete(_) => Self::bad_request(e.to_string()),
             OutboxError::Io(_) | OutboxError::Db(_) => Self::internal(e),
         }
     }

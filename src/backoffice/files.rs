@@ -2,8 +2,8 @@
 //! and `/api/v1/outgoing` (files published to partners' `out/`: downloads and where the partner
 //! moved them), and publishing: `POST /api/v1/users/{name}/out?file=NAME` with the bytes as body.
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,9 +15,11 @@ use serde_json::json;
 
 use super::auth::Staffer;
 use super::error::ApiError;
-use super::request::QueryParams;
+use super::request::{PathParam, QueryParams};
 use super::AppState;
-use crate::outbox::MAX_PUBLISH_BYTES;
+use http_body_util::BodyExt as _;
+
+use crate::outbox::OutboxError;
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -27,7 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/outgoing", get(list_outgoing))
         .route(
             "/api/v1/users/{name}/out",
-            post(publish).layer(DefaultBodyLimit::max(MAX_PUBLISH_BYTES)),
+            post(publish).layer(DefaultBodyLimit::disable()),
         )
 }
 
@@ -91,7 +93,7 @@ async fn list_files(
 async fn read_file(
     State(state): State<AppState>,
     _staffer: Staffer,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     let row = Ledger::new(state.db.pool().clone())
         .get(id)
@@ -135,22 +137,23 @@ struct PublishQuery {
 async fn publish(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     QueryParams(query): QueryParams<PublishQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     state.core.users.require(&name).await?;
-    let file = state
-        .core
-        .outbox
-        .publish(
-            &name,
-            &query.file,
-            body.to_vec(),
-            &staffer.name,
-            query.replace,
-        )
-        .await?;
+    let outbox = &state.core.outbox;
+    // Streamed to the temp file: a big file never sits in memory.
+    let mut writer = outbox.stage(&name, &query.file).await?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| OutboxError::Incomplete(e.to_string()))?;
+        if let Some(chunk) = frame.data_ref() {
+            writer.write(chunk).await?;
+        }
+    }
+    let staged = writer.finish().await?;
+    let file = outbox.publish(staged, &staffer.name, query.replace).await?;
     tracing::info!(admin = %staffer.name, user = %name, file = %query.file, bytes = file.size, "file published");
     Ok((StatusCode::CREATED, Json(json!({ "file": file }))).into_response())
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub tracking: Tracking,
     /// The listeners this process runs, for `/healthz`.
     pub listeners: Arc<RwLock<Vec<(String, SocketAddr)>>>,
+    /// The last health check and when it ran: probes within a few seconds share it.
+    pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool, serde_json::Value)>>>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             db,
             tracking,
             listeners: Arc::new(RwLock::new(Vec::new())),
+            health: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
@@ -109,7 +112,8 @@ async fn security_headers(mut response: Response) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+             form-action 'self'; base-uri 'none'; object-src 'none'",
         ),
     );
     headers.insert(
@@ -121,6 +125,10 @@ async fn security_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+    // API answers may carry a generated password once; nothing is kept by caches.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response.into_response()
 }
 

@@ -2,7 +2,7 @@
 //! delivery postcode and latest status; one shipment with its whole status history (internal
 //! statuses included, marked).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::auth::Staffer;
 use super::error::ApiError;
-use super::request::QueryParams;
+use super::request::{PathParam, QueryParams};
 use super::AppState;
 
 /// The routes of this module.
@@ -59,7 +59,7 @@ async fn search(
 async fn read(
     State(state): State<AppState>,
     _staffer: Staffer,
-    Path((customer, shipment_id)): Path<(String, String)>,
+    PathParam((customer, shipment_id)): PathParam<(String, String)>,
 ) -> Result<Response, ApiError> {
     let shipment = lookup::shipment(state.db.pool(), &customer, &shipment_id)
         .await

@@ -2,7 +2,7 @@
 //! password, shown once), read, change, disable and enable, delete, set or generate a password,
 //! add and remove SSH keys. Every call goes through the user store, which checks the values.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::auth::Staffer;
 use super::error::ApiError;
-use super::request::{JsonBody, QueryParams};
+use super::request::{JsonBody, PathParam, QueryParams};
 use super::AppState;
 use crate::users::{NewUser, Password, ProtocolSet, PublicKey, UserChanges};
 
@@ -38,7 +38,8 @@ async fn list(State(state): State<AppState>, _staffer: Staffer) -> Result<Respon
     Ok(Json(json!({ "users": users })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it holds a password.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     name: String,
@@ -90,7 +91,7 @@ async fn create(
 async fn read(
     State(state): State<AppState>,
     _staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let user = state.core.users.require(&name).await?;
     Ok(Json(json!({ "user": user })).into_response())
@@ -121,7 +122,7 @@ struct UpdateUser {
 async fn update(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
     let changes = UserChanges {
@@ -156,7 +157,7 @@ async fn set_enabled(
 async fn disable(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     set_enabled(&state, &staffer, &name, false).await
 }
@@ -164,7 +165,7 @@ async fn disable(
 async fn enable(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     set_enabled(&state, &staffer, &name, true).await
 }
@@ -179,7 +180,7 @@ struct RemoveQuery {
 async fn remove(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     QueryParams(query): QueryParams<RemoveQuery>,
 ) -> Result<Response, ApiError> {
     state.core.users.remove(&name, query.keep_files).await?;
@@ -187,7 +188,8 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
+// No Debug: it holds a password.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SetPassword {
     password: Option<String>,
@@ -196,9 +198,11 @@ struct SetPassword {
 async fn set_password(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
-    JsonBody(body): JsonBody<SetPassword>,
+    PathParam(name): PathParam<String>,
+    body: Option<JsonBody<SetPassword>>,
 ) -> Result<Response, ApiError> {
+    // No body at all asks for a generated password, like `{}`.
+    let body = body.map(|JsonBody(body)| body).unwrap_or_default();
     let generated = body.password.is_none();
     let password = body.password.map_or_else(Password::generate, Password::new);
     let shown = generated.then(|| password.expose().to_owned());
@@ -216,7 +220,7 @@ struct AddKey {
 async fn add_key(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<AddKey>,
 ) -> Result<Response, ApiError> {
     let key = PublicKey::parse(&body.public_key).map_err(crate::users::UserError::from)?;
@@ -238,7 +242,7 @@ struct KeyQuery {
 async fn remove_key(
     State(state): State<AppState>,
     staffer: Staffer,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     QueryParams(query): QueryParams<KeyQuery>,
 ) -> Result<Response, ApiError> {
     state

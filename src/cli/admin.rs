@@ -1,6 +1,6 @@
 //! `freightdrop admin ...`: staff accounts of the backoffice: add one (password prompted, from
-//! standard input, or generated), list, set a password, remove, and issue a bearer token for
-//! scripts.
+//! standard input, or generated), list, set a password, remove; issue, list and revoke bearer
+//! tokens for scripts.
 
 use clap::{Args, Subcommand};
 
@@ -39,6 +39,16 @@ pub(crate) enum AdminCommand {
         /// A note on what the token is for.
         #[arg(long)]
         label: Option<String>,
+        /// The token may only read /metrics (for a Prometheus server).
+        #[arg(long)]
+        metrics_only: bool,
+    },
+    /// List the bearer tokens (their ids, never the tokens).
+    Tokens,
+    /// Revoke a bearer token by the id `admin tokens` shows.
+    Revoke {
+        /// The token's id.
+        id: String,
     },
 }
 
@@ -104,9 +114,37 @@ pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Fail
             println!("admin {name} removed");
             Ok(())
         }
-        AdminCommand::Token { name, label } => {
+        AdminCommand::Tokens => {
+            let tokens = staff.tokens().await.map_err(failure)?;
+            println!(
+                "{:<12}  {:<20} {:<8} {:<20} {:<20} LABEL",
+                "ID", "ADMIN", "SCOPE", "ISSUED", "LAST USED"
+            );
+            for t in tokens {
+                println!(
+                    "{:<12}  {:<20} {:<8} {:<20} {:<20} {}",
+                    t.id,
+                    t.admin,
+                    t.scope,
+                    time(Some(t.created_at)),
+                    time(t.last_used_at),
+                    t.label.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        AdminCommand::Revoke { id } => {
+            staff.revoke_token(&id).await.map_err(failure)?;
+            println!("token {id} revoked");
+            Ok(())
+        }
+        AdminCommand::Token {
+            name,
+            label,
+            metrics_only,
+        } => {
             let token = staff
-                .issue_token(&name, label.as_deref())
+                .issue_token(&name, label.as_deref(), metrics_only)
                 .await
                 .map_err(failure)?;
             eprintln!("bearer token for {name}, shown only now (send it as 'Authorization: Bearer <token>'):");

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use tokio::io::AsyncReadExt as _;
 
 use super::Failure;
 use crate::home::HomeTree;
@@ -43,18 +44,32 @@ pub(crate) async fn run(
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| Failure::usage(format!("{} has no file name", args.file.display())))?,
     };
-    let content = std::fs::read(&args.file)
-        .map_err(|e| Failure::failed(format!("cannot read {}: {e}", args.file.display())))?;
-    let outbox = Outbox::new(store.db().clone(), homes);
-    let file = outbox
-        .publish(&args.user, &name, content, "cli", args.replace)
+    let unreadable =
+        |e: std::io::Error| Failure::failed(format!("cannot read {}: {e}", args.file.display()));
+    let mut source = tokio::fs::File::open(&args.file)
         .await
-        .map_err(|e| match e {
-            OutboxError::InvalidName(_) | OutboxError::Exists(_) | OutboxError::TooBig => {
-                Failure::usage(e.to_string())
-            }
-            _ => Failure::failed(e.to_string()),
-        })?;
+        .map_err(unreadable)?;
+    let outbox = Outbox::new(store.db().clone(), homes);
+    let refused = |e: OutboxError| match e {
+        OutboxError::InvalidName(_) | OutboxError::Exists(_) | OutboxError::TooBig => {
+            Failure::usage(e.to_string())
+        }
+        _ => Failure::failed(e.to_string()),
+    };
+    let mut writer = outbox.stage(&args.user, &name).await.map_err(refused)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = source.read(&mut buffer).await.map_err(unreadable)?;
+        if read == 0 {
+            break;
+        }
+        writer.write(&buffer[..read]).await.map_err(refused)?;
+    }
+    let staged = writer.finish().await.map_err(refused)?;
+    let file = outbox
+        .publish(staged, "cli", args.replace)
+        .await
+        .map_err(refused)?;
     println!(
         "published {} to {}/out/ ({} bytes, sha256 {})",
         file.name, file.user, file.size, file.sha256

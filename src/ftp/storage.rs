@@ -269,6 +269,8 @@ impl StorageBackend<FtpUser> for FtpStorage {
         Ok(list)
     }
 
+    // libunftp's RETR goes through `get_into` (below), which reports downloads; this plain
+    // reader is only for libunftp's other internal reads.
     async fn get<P: AsRef<Path> + Send + Debug>(
         &self,
         _user: &FtpUser,
@@ -338,6 +340,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         tokio::fs::rename(&partial, &real).await.map_err(io_error)?;
         guard.0 = None;
         tracing::info!(user = %user.name, path = %vpath, bytes = written, "upload complete");
+        self.shared.outbox.overwritten(&user.name, &vpath);
         self.shared
             .arrivals
             .file_complete(&user.name, &vpath, user.protocol);

@@ -105,9 +105,10 @@ pub fn open_file(
         .intersects(OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE);
     if !writing {
         return match existing {
-            Some(_) => Ok(Open::Read(Reading::new(
+            Some(meta) => Ok(Open::Read(Reading::new(
                 File::open(&real).map_err(from_io)?,
                 path,
+                meta.len(),
             ))),
             None => Err(no_such_file()),
         };

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use super::disk::{
     apply_attrs, attrs_of, blocking, bounded_mode, list_folder, open_file, read_at,
     rename_no_replace, upload_error,
 };
-use super::handles::{Handles, Listing, Open};
+use super::handles::{Handles, Listing, Open, ReadReport};
 use super::status::{self, bad_handle, denied, failure, from_io, ok};
 use super::watchdog::Activity;
 use crate::arrivals::Arrivals;
@@ -151,7 +150,14 @@ impl Handler for Files {
             return Err(failure("is a folder"));
         }
         let limit = self.0.limit;
-        let open = blocking(move || open_file(path, real, pflags, &attrs, limit)).await?;
+        let mut open = blocking(move || open_file(path, real, pflags, &attrs, limit)).await?;
+        if let Open::Read(reading) = &mut open {
+            reading.report_to(ReadReport {
+                user: self.0.user.clone(),
+                outbox: self.0.outbox.clone(),
+                metrics: self.0.metrics.clone(),
+            });
+        }
         let handle = self
             .0
             .handles
@@ -167,32 +173,18 @@ impl Handler for Files {
             return Ok(ok(id));
         }
         self.0.activity.file_closed();
-        let (completed, read) = blocking(move || match &*open {
+        let completed = blocking(move || match &*open {
             Open::Write(upload) => upload
                 .commit()
-                .map(|()| (Some(upload.path().clone()), None))
+                .map(|()| Some(upload.path().clone()))
                 .map_err(upload_error),
-            Open::Read(reading) => Ok((
-                None,
-                Some((
-                    reading.path.clone(),
-                    reading.sent.load(Ordering::Relaxed),
-                    reading.reached_end.load(Ordering::Relaxed),
-                )),
-            )),
-            Open::Dir(_) => Ok((None, None)),
+            // A reading reports itself when its last reference goes.
+            Open::Read(_) | Open::Dir(_) => Ok(None),
         })
         .await?;
-        if let Some((path, sent, whole)) = read {
-            self.0.metrics.bytes_out(Protocol::Sftp, sent);
-            if whole {
-                self.0
-                    .outbox
-                    .downloaded(&self.0.user, &path, Protocol::Sftp);
-            }
-        }
         if let Some(path) = completed {
             tracing::info!(user = %self.0.user, file = %path, "upload complete");
+            self.0.outbox.overwritten(&self.0.user, &path);
             self.arrived(&path);
         }
         Ok(ok(id))
@@ -215,10 +207,7 @@ impl Handler for Files {
             };
             let data = read_at(file, offset, len).map_err(from_io)?;
             if let Open::Read(reading) = &*open {
-                reading.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
-                if data.len() < len {
-                    reading.reached_end.store(true, Ordering::Relaxed);
-                }
+                reading.read(offset, data.len());
             }
             Ok(data)
         })

@@ -318,6 +318,16 @@ impl UserStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Published files still waiting for this user are no longer anyone's: a new user of the
+        // same name starts with a clean outgoing list.
+        sqlx::query(
+            "UPDATE outbox_files SET moved_to = 'deleted', moved_at = $1, closed_at = $1 \
+             WHERE user_name = $2 AND closed_at IS NULL",
+        )
+        .bind(now())
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         if deleted.rows_affected() == 0 {
             return Err(UserError::NotFound(name.to_string()));
         }
