@@ -232,6 +232,60 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     assert_eq!(body["listeners"]["sftp"], "up");
 }
 
+/// A partner with sessions open over FTP and SFTP, disabled by staff, is cut off at once.
+#[tokio::test]
+async fn disabling_a_user_closes_its_open_sessions() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::Stdio;
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    server.add_user("acme", PASSWORD, &[]);
+    let token = admin_token(&server);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/backoffice/session_probe.py");
+    let mut probes = Vec::new();
+    for (protocol, port) in [("ftp", server.port("ftp")), ("sftp", server.port("sftp"))] {
+        let mut child = Command::new("timeout")
+            .args(["60", "python3"])
+            .arg(&script)
+            .args([protocol, &port.to_string(), "acme", PASSWORD])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("probe");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        assert_eq!(
+            lines.next().and_then(Result::ok).as_deref(),
+            Some("ready"),
+            "{protocol}"
+        );
+        probes.push((protocol, child, lines));
+    }
+    let out = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("http://{}/api/v1/users/acme/disable", server.addr("http")),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (protocol, mut child, mut lines) in probes {
+        child
+            .stdin
+            .as_mut()
+            .expect("stdin")
+            .write_all(b"go\n")
+            .expect("write");
+        let verdict = lines.next().and_then(Result::ok);
+        assert_eq!(
+            verdict.as_deref(),
+            Some("closed"),
+            "{protocol} session still open"
+        );
+        let _ = child.wait();
+    }
+    assert!(server.log().contains("staff changed the account"));
+}
+
 on_both_backends!(
     partners_downloads_and_moves_are_recorded,
     super::partners_downloads_and_moves_are_recorded

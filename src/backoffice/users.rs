@@ -138,8 +138,19 @@ async fn update(
         users.set_enabled(&name, enabled).await?;
         user = users.require(&name).await?;
     }
+    if !user.enabled {
+        end_sessions(&state, &name);
+    }
     tracing::info!(admin = %staffer.name, user = %name, "user changed");
     Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// Closes the user's open sessions on this node (after a disable, delete or new password).
+fn end_sessions(state: &AppState, name: &str) {
+    let ended = state.core.gate.sessions().end_sessions(name);
+    if ended > 0 {
+        tracing::info!(user = name, sessions = ended, "open sessions closed");
+    }
 }
 
 async fn set_enabled(
@@ -149,6 +160,9 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     state.core.users.set_enabled(name, enabled).await?;
+    if !enabled {
+        end_sessions(state, name);
+    }
     let user = state.core.users.require(name).await?;
     tracing::info!(admin = %staffer.name, user = %name, enabled, "user enabled or disabled");
     Ok(Json(json!({ "user": user })).into_response())
@@ -184,6 +198,7 @@ async fn remove(
     QueryParams(query): QueryParams<RemoveQuery>,
 ) -> Result<Response, ApiError> {
     state.core.users.remove(&name, query.keep_files).await?;
+    end_sessions(&state, &name);
     tracing::info!(admin = %staffer.name, user = %name, keep_files = query.keep_files, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -207,6 +222,7 @@ async fn set_password(
     let password = body.password.map_or_else(Password::generate, Password::new);
     let shown = generated.then(|| password.expose().to_owned());
     state.core.users.set_password(&name, password).await?;
+    end_sessions(&state, &name);
     tracing::info!(admin = %staffer.name, user = %name, generated, "password set");
     Ok(Json(json!({ "generated_password": shown })).into_response())
 }

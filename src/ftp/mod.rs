@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::server::Core;
 use auth::{FtpAuthenticator, FtpUserProvider};
-use storage::{FtpStorage, Shared};
+use storage::{FtpStorage, SessionEnd, Shared};
 use workers::Workers;
 
 /// Everything a new connection needs, built once.
@@ -133,7 +133,8 @@ impl Frontend {
                     return;
                 }
             };
-            let server = match this.build_server(peer.ip()) {
+            let ended = SessionEnd::default();
+            let server = match this.build_server(peer.ip(), ended.clone()) {
                 Ok(server) => server,
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "cannot start an FTP session");
@@ -141,8 +142,15 @@ impl Frontend {
                 }
             };
             tracing::debug!("FTP session started");
-            if let Err(e) = server.service(stream).await {
-                tracing::debug!(error = %e, "FTP session ended with an error");
+            tokio::select! {
+                served = server.service(stream) => {
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "FTP session ended with an error");
+                    }
+                }
+                () = ended.wait() => {
+                    tracing::info!("FTP session closed: staff changed the account");
+                }
             }
             tracing::debug!("FTP session ended");
         });
@@ -153,12 +161,13 @@ impl Frontend {
     fn build_server(
         &self,
         _peer: IpAddr,
+        ended: SessionEnd,
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
         let config = &self.core.config;
         let shared = Arc::clone(&self.shared);
         let login = auth::LoginProtocol::default();
         let mut builder = ServerBuilder::with_user_detail_provider(
-            Box::new(move || FtpStorage::new(Arc::clone(&shared))),
+            Box::new(move || FtpStorage::new(Arc::clone(&shared), ended.clone())),
             Arc::new(FtpUserProvider::new(
                 self.core.gate.clone(),
                 Arc::clone(&login),

@@ -51,16 +51,44 @@ pub struct FtpStorage {
     // Held for the session's life so it counts against the limits; released on drop.
     _permit: Option<SessionPermit>,
     _gauge: Option<SessionGauge>,
+    ended: SessionEnd,
+}
+
+/// How a connection learns that staff ended its user's sessions: the storage back-end, which
+/// takes the session's permit at login, hands the permit's signal to the connection's task.
+#[derive(Debug, Clone, Default)]
+pub struct SessionEnd {
+    token: Arc<std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>>,
+    set: Arc<tokio::sync::Notify>,
+}
+
+impl SessionEnd {
+    fn set(&self, token: tokio_util::sync::CancellationToken) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        self.set.notify_one();
+    }
+
+    /// Resolves when the logged-in user's sessions are ended; never before a login.
+    pub async fn wait(&self) {
+        loop {
+            let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match token {
+                Some(token) => return token.cancelled().await,
+                None => self.set.notified().await,
+            }
+        }
+    }
 }
 
 impl FtpStorage {
     /// A back-end not yet bound to a user.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Shared>, ended: SessionEnd) -> Self {
         Self {
             shared,
             home: None,
             _permit: None,
             _gauge: None,
+            ended,
         }
     }
 
@@ -216,6 +244,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
             .open_session(&user.name)
             .map_err(|e| io::Error::other(e.to_string()))?;
         self.home = Some(Home::open(&user.home).map_err(|e| io::Error::other(e.to_string()))?);
+        self.ended.set(permit.ended());
         self._permit = Some(permit);
         self._gauge = Some(self.shared.metrics.session(user.protocol));
         Ok(())

@@ -1,8 +1,11 @@
 //! Session limits: at most N sessions at once on the server and M per user, whatever the
-//! protocol. A session holds a permit; dropping it frees the place.
+//! protocol. A session holds a permit; dropping it frees the place. A permit also carries the
+//! signal that ends the user's sessions (staff disabled, deleted or re-passworded the account).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
 
 use super::Refusal;
 
@@ -10,6 +13,8 @@ use super::Refusal;
 struct Counts {
     total: u32,
     per_user: HashMap<String, u32>,
+    // One token per user with open sessions; cancelled to end them all.
+    ends: HashMap<String, CancellationToken>,
 }
 
 /// The shared session counter.
@@ -25,6 +30,14 @@ pub struct SessionLimits {
 pub struct SessionPermit {
     user: String,
     counts: Arc<Mutex<Counts>>,
+    ended: CancellationToken,
+}
+
+impl SessionPermit {
+    /// Cancelled when staff end the user's sessions; the frontend then closes the connection.
+    pub fn ended(&self) -> CancellationToken {
+        self.ended.clone()
+    }
 }
 
 impl SessionLimits {
@@ -52,10 +65,21 @@ impl SessionLimits {
         }
         counts.total += 1;
         counts.per_user.insert(user.to_string(), mine + 1);
+        let ended = counts.ends.entry(user.to_string()).or_default().clone();
         Ok(SessionPermit {
             user: user.to_string(),
             counts: Arc::clone(&self.counts),
+            ended,
         })
+    }
+
+    /// Ends every open session of `user`; returns how many there were.
+    pub fn end_sessions(&self, user: &str) -> u32 {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = counts.ends.remove(user) {
+            token.cancel();
+        }
+        counts.per_user.get(user).copied().unwrap_or(0)
     }
 
     /// Sessions open now, in all.
@@ -72,6 +96,7 @@ impl Drop for SessionPermit {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 counts.per_user.remove(&self.user);
+                counts.ends.remove(&self.user);
             }
         }
     }
@@ -97,6 +122,12 @@ mod tests {
         ));
         drop(a1);
         assert_eq!(limits.open(), 2);
-        let _a3 = limits.acquire("a").unwrap();
+        let a3 = limits.acquire("a").unwrap();
+        assert_eq!(limits.end_sessions("a"), 2);
+        assert!(a3.ended().is_cancelled());
+        // A session opened after the end is not ended with them.
+        drop(a3);
+        let a4 = limits.acquire("a").unwrap();
+        assert!(!a4.ended().is_cancelled());
     }
 }

@@ -60,6 +60,19 @@ impl SshSession {
     fn logged_in(&mut self, user: User) -> Auth {
         match self.core.gate.open_session(&user.name) {
             Ok(permit) => {
+                // Staff ending the user's sessions closes this connection.
+                let ended = permit.ended();
+                let activity = Arc::clone(&self.activity);
+                tokio::spawn(async move {
+                    let closed = activity.kill_token();
+                    tokio::select! {
+                        () = ended.cancelled() => {
+                            tracing::info!("SFTP session closed: staff changed the account");
+                            activity.kill();
+                        }
+                        () = closed.cancelled() => {}
+                    }
+                });
                 self.permit = Some(permit);
                 self.gauge = Some(self.core.metrics.session(Protocol::Sftp));
             }
