@@ -375,7 +375,10 @@ async fn a_bad_row_after_many_good_batches_rejects_the_whole_file(backend: Backe
     let (done, error) = placed(&home);
     assert!(done.is_empty(), "{done:?}");
     assert_eq!(error, ["big.csv"]);
-    let report = std::fs::read_to_string(home.join("error/big.csv.error.txt")).expect("the report");
+    // The report is written just after the move.
+    let report = home.join("error/big.csv.error.txt");
+    wait_for("the report", Duration::from_secs(30), || report.exists());
+    let report = std::fs::read_to_string(report).expect("the report");
     assert!(
         report.starts_with("the file was rejected: 1 problem found"),
         "{report}"
@@ -466,8 +469,10 @@ async fn rows_of_one_shipment_far_apart_give_one_shipment(backend: Backend) {
     text.push_str("1234;C1;PO-C;;;Eindhoven;1;carton\n");
     drop_file(&home, "conflict.csv", text.as_bytes());
     wait_placed(&home, 2);
-    let report =
-        std::fs::read_to_string(home.join("error/conflict.csv.error.txt")).expect("the report");
+    // The report is written just after the move.
+    let report = home.join("error/conflict.csv.error.txt");
+    wait_for("the report", Duration::from_secs(30), || report.exists());
+    let report = std::fs::read_to_string(report).expect("the report");
     assert!(
         report.starts_with("the file was rejected: 1 problem found"),
         "{report}"
