@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::ledger::Counts;
+
 use crate::parse::{
     self, Batch, CsvStream, Format, Location, Parsed, Problem, ReadError, Rejected, StreamEnd,
 };
@@ -262,7 +264,7 @@ const STREAM_ROWS: usize = 10_000;
 /// Reads and judges a CSV `file` in batches, sending each batch to `batches` while the file is
 /// clean so far; the caller stores them in one transaction and keeps them only if the verdict
 /// is [`Verdict::Accepted`] (whose `parsed` then holds only the warnings). Also returns the
-/// number of orders. Limits and the tenancy rule apply as in [`examine`].
+/// counts of what the batches held (status updates not counted). Limits and the tenancy rule apply as in [`examine`].
 ///
 /// # Errors
 /// [`io::Error`] when the file could not be read (not the file's fault: try again later).
@@ -272,7 +274,7 @@ pub async fn examine_csv_stream(
     limits: Limits,
     progress: Option<Progress>,
     batches: tokio::sync::mpsc::Sender<Batch>,
-) -> io::Result<(Verdict, u64)> {
+) -> io::Result<(Verdict, Counts)> {
     let format = Format::Csv;
     let size = file.metadata()?.len();
     if size > limits.max_bytes {
@@ -284,7 +286,7 @@ pub async fn examine_csv_stream(
             ),
             Some(format),
         );
-        return Ok((verdict, 0));
+        return Ok((verdict, Counts::default()));
     }
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
@@ -305,7 +307,7 @@ pub async fn examine_csv_stream(
                 ),
                 Some(format),
             );
-            return Ok((verdict, 0));
+            return Ok((verdict, Counts::default()));
         }
         Ok(Err(_)) | Ok(Ok(Err(_))) => {
             let verdict = rejected(
@@ -314,7 +316,7 @@ pub async fn examine_csv_stream(
                     .to_owned(),
                 Some(format),
             );
-            return Ok((verdict, 0));
+            return Ok((verdict, Counts::default()));
         }
         Ok(Ok(Ok(outcome))) => outcome?,
     };
@@ -330,7 +332,12 @@ pub async fn examine_csv_stream(
                 sha256,
                 format,
             },
-            end.orders,
+            Counts {
+                orders: end.orders,
+                shipments: end.shipments,
+                goods_lines: end.goods_lines,
+                status_updates: 0,
+            },
         ),
         Err(rejection) => (
             Verdict::Rejected {
@@ -338,7 +345,7 @@ pub async fn examine_csv_stream(
                 sha256: Some(sha256),
                 format: Some(format),
             },
-            0,
+            Counts::default(),
         ),
     })
 }

@@ -430,13 +430,9 @@ impl Pipeline {
             tx.rollback().await?;
             tx = conn.begin().await?;
         } else {
-            let (shipments, goods_lines) =
-                orders::stored_by(&mut tx, &uploader.customer, row.id).await?;
             finish.counts = Counts {
-                orders,
-                shipments,
-                goods_lines,
                 status_updates,
+                ..orders
             };
         }
         let dir = inbox.join(if rejected { ERROR } else { DONE });

@@ -146,32 +146,6 @@ pub async fn store_batch(
     Ok(added)
 }
 
-/// The shipments and goods lines stored for `customer` by ledger row `file_id`.
-///
-/// # Errors
-/// The database error.
-pub async fn stored_by(
-    tx: &mut Transaction<'_, Any>,
-    customer: &str,
-    file_id: i64,
-) -> Result<(u64, u64), sqlx::Error> {
-    use sqlx::Row as _;
-    let row = sqlx::query(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(goods_lines), 0) AS BIGINT) FROM shipments \
-         WHERE customer = $1 AND file_id = $2",
-    )
-    .bind(customer)
-    .bind(file_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let shipments: i64 = row.try_get(0)?;
-    let goods: i64 = row.try_get(1)?;
-    Ok((
-        u64::try_from(shipments).unwrap_or(0),
-        u64::try_from(goods).unwrap_or(0),
-    ))
-}
-
 /// The columns every shipment upsert writes, and what it does on a known key.
 macro_rules! upsert {
     ($select:literal) => {

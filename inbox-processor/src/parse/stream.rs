@@ -63,6 +63,10 @@ impl Batch {
 pub struct StreamEnd {
     /// The number of different orders in the file.
     pub orders: u64,
+    /// The number of different shipments.
+    pub shipments: u64,
+    /// The number of goods lines of those shipments.
+    pub goods_lines: u64,
     /// Warnings for the sender.
     pub warnings: Vec<Warning>,
 }
@@ -111,7 +115,7 @@ impl CsvStream {
 
     /// True when late rows or grown orders need the second reading.
     pub fn needs_second_reading(&self) -> bool {
-        !self.asm.late.shipments.is_empty() || !self.asm.late.orders.is_empty()
+        !self.asm.late.marked.is_empty() || !self.asm.late.orders.is_empty()
     }
 
     /// True once a problem was found (the batches would be rolled back).
@@ -169,9 +173,13 @@ impl Assembler {
             header.shipments.reserve_exact(drafts.len());
             self.orders_left.insert(o);
             for draft in drafts {
+                let goods = draft.goods.len();
                 if let Some(place) = self.shipment_index.get_mut(&draft.shipment_id) {
                     place.slot = Place::GONE;
+                    place.goods = u32::try_from(goods).unwrap_or(u32::MAX);
                 }
+                self.late.shipments += 1;
+                self.late.goods_lines += goods as u64;
                 let mut found = Findings::default();
                 let id = draft.shipment_id.clone();
                 header.shipments.push(draft.build(&mut found));
@@ -219,7 +227,7 @@ impl Assembler {
         let Some(place) = self.shipment_index.get(&id).copied() else {
             return;
         };
-        let marked = self.late.shipments.contains(&id);
+        let marked = self.late.marked.contains(&id);
         if !marked && !self.late.orders.contains(&place.order) {
             return;
         }
@@ -277,7 +285,12 @@ impl Assembler {
             drafts.sort_by_key(|d| d.location.sort_key());
             let mut header = order.header();
             for draft in drafts {
-                let marked = self.late.shipments.contains(&draft.shipment_id);
+                if let Some(place) = self.shipment_index.get_mut(&draft.shipment_id) {
+                    self.late.goods_lines -= u64::from(place.goods).min(self.late.goods_lines);
+                    self.late.goods_lines += draft.goods.len() as u64;
+                    place.goods = u32::try_from(draft.goods.len()).unwrap_or(u32::MAX);
+                }
+                let marked = self.late.marked.contains(&draft.shipment_id);
                 let mut found = Findings::default();
                 header.shipments.push(draft.build(&mut found));
                 if marked {
@@ -296,7 +309,7 @@ impl Assembler {
     /// Ends a streamed file.
     pub(super) fn finish_streamed(mut self) -> Result<StreamEnd, Rejected> {
         for (id, problem) in std::mem::take(&mut self.late.provisional) {
-            if !self.late.shipments.contains(&id) {
+            if !self.late.marked.contains(&id) {
                 self.findings.problem(problem);
             }
         }
@@ -312,6 +325,11 @@ impl Assembler {
         }
         let orders = self.orders.len() as u64;
         let warnings = self.findings.finish()?;
-        Ok(StreamEnd { orders, warnings })
+        Ok(StreamEnd {
+            orders,
+            shipments: self.late.shipments,
+            goods_lines: self.late.goods_lines,
+            warnings,
+        })
     }
 }

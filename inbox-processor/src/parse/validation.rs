@@ -49,6 +49,8 @@ pub(super) struct Place {
     pub(super) slot: u32,
     /// Where the shipment first appears.
     pub(super) first: Location,
+    /// Its goods lines as it last left in a batch.
+    pub(super) goods: u32,
 }
 
 impl Place {
@@ -61,12 +63,15 @@ impl Place {
 /// row may still give the missing value).
 #[derive(Debug, Default)]
 pub(super) struct Late {
-    pub(super) shipments: HashSet<String>,
+    pub(super) marked: HashSet<String>,
     pub(super) rows: HashSet<Location>,
     pub(super) orders: HashSet<u32>,
     pub(super) provisional: Vec<(String, Problem)>,
     /// Status updates handed out in batches.
     pub(super) status_updates: u64,
+    /// Shipments and goods lines handed out in batches (a rebuilt shipment counted once).
+    pub(super) shipments: u64,
+    pub(super) goods_lines: u64,
 }
 
 impl Assembler {
@@ -160,6 +165,7 @@ impl Assembler {
                 order: o,
                 slot: s,
                 first,
+                ..
             }) => {
                 let o = o as usize;
                 let order = &self.orders[o];
@@ -209,6 +215,7 @@ impl Assembler {
                     order: o as u32,
                     slot: s,
                     first: location,
+                    goods: 0,
                 };
                 self.shipment_index.insert(shipment_id.clone(), place);
                 (o, s)
@@ -231,7 +238,7 @@ impl Assembler {
         }
         if s == Place::GONE {
             // This shipment already left in a batch: its rows are merged again at the end.
-            self.late.shipments.insert(shipment_id);
+            self.late.marked.insert(shipment_id);
             self.late.rows.insert(location);
             return;
         }
