@@ -32,6 +32,12 @@ use crate::ledger::{now_ms, Counts, FileRow, FileState, Finish, Identity, Ledger
 use crate::orders;
 use crate::parse::{is_temporary_name, Batch, Format, Parsed};
 
+/// CSV files bigger than this are streamed: read in batches stored as they come, inside the
+/// transaction (and, on SQLite, the write turn). Smaller ones are read whole first, outside
+/// the write turn, so small files from many workers parse in parallel and hold the single
+/// writer only while they commit.
+const STREAM_FROM: u64 = 256 * 1024;
+
 /// From this size on, a file's transaction gets a bigger SQLite page cache.
 const BIG_FILE: u64 = 4 * 1024 * 1024;
 
@@ -311,6 +317,7 @@ impl Pipeline {
             ..row.clone()
         };
         let streamed = row.attempts <= self.settings.max_attempts
+            && row.identity.size > STREAM_FROM
             && matches!(
                 Format::from_name(&row.name, uploader.format.as_deref()),
                 Ok(Some(Format::Csv))
