@@ -343,3 +343,180 @@ async fn a_file_found_by_the_start_scan_is_processed() {
     assert!(!home.join("early.csv").exists());
     drop(server);
 }
+
+/// `rows` order rows of customer 1234, shipment `S{n}` on row n, ten shipments an order.
+fn big_csv(rows: usize) -> String {
+    let mut text = String::from(
+        "customerID;shipmentID;orderReference;deliveryName;deliveryCity;colli;packing;weight\n",
+    );
+    for n in 0..rows {
+        text.push_str(&format!(
+            "1234;S{n};PO-{};Philips;Deventer;2;carton;10.5\n",
+            n / 10
+        ));
+    }
+    text
+}
+
+on_both_backends!(
+    a_bad_row_after_many_good_batches_rejects_the_whole_file,
+    super::a_bad_row_after_many_good_batches_rejects_the_whole_file
+);
+/// Streaming commits batches as the file is read; a problem near the end must still leave
+/// nothing stored.
+async fn a_bad_row_after_many_good_batches_rejects_the_whole_file(backend: Backend) {
+    let server = server_with_alice(backend).await;
+    let home = server.env.home("alice");
+    let mut text = big_csv(35_000);
+    text.push_str("1234;LAST;PO-X;Philips;Deventer;many;carton;1\n");
+    text.push_str("1234;AFTER;PO-X;Philips;Deventer;1;carton;1\n");
+    drop_file(&home, "big.csv", text.as_bytes());
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert!(done.is_empty(), "{done:?}");
+    assert_eq!(error, ["big.csv"]);
+    // The report is written just after the move.
+    let report = home.join("error/big.csv.error.txt");
+    wait_for("the report", Duration::from_secs(30), || report.exists());
+    let report = std::fs::read_to_string(report).expect("the report");
+    assert!(
+        report.starts_with("the file was rejected: 1 problem found"),
+        "{report}"
+    );
+    assert!(report.contains("line 35002, field quantity"), "{report}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM inbox_files WHERE state = 'error' AND shipments = 0"
+        )
+        .await,
+        1
+    );
+}
+
+on_both_backends!(
+    rows_of_one_shipment_far_apart_give_one_shipment,
+    super::rows_of_one_shipment_far_apart_give_one_shipment
+);
+/// Rows of one shipment in different batches are merged (goods lines, values given on one row
+/// only, order values given late), and a conflict on a late row is reported once.
+async fn rows_of_one_shipment_far_apart_give_one_shipment(backend: Backend) {
+    let server = server_with_alice(backend).await;
+    let home = server.env.home("alice");
+    let header = "customerID;shipmentID;orderReference;orderDate;deliveryName;deliveryCity;\
+                  colli;packing\n";
+    let mut text = String::from(header);
+    text.push_str("1234;FAR;PO-F;;Philips;;1;carton\n");
+    for n in 0..25_000 {
+        text.push_str(&format!("1234;N{n};PO-N;;ASML;Veldhoven;1;pallet\n"));
+    }
+    // Goods line 2 of FAR, its city, and the order's date, 25,000 rows later.
+    text.push_str("1234;FAR;PO-F;2025-06-02;;Deventer;4;pallet\n");
+    drop_file(&home, "far.csv", text.as_bytes());
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["far.csv"], "error: {error:?}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        25_001
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT goods_lines FROM shipments WHERE shipment_id = 'FAR'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT colli FROM shipments WHERE shipment_id = 'FAR'"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM shipments WHERE shipment_id = 'FAR' \
+             AND delivery_city = 'Deventer' AND order_date = '2025-06-02' \
+             AND data LIKE '%\"orderDate\":\"2025-06-02\"%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM inbox_files WHERE state = 'done' AND orders = 2 \
+             AND shipments = 25001 AND goods_lines = 25002"
+        )
+        .await,
+        1
+    );
+
+    // The same shipment far apart with a conflicting city: one problem, on the late row.
+    let mut text = String::from(header);
+    text.push_str("1234;C1;PO-C;;Philips;Deventer;1;carton\n");
+    for n in 0..12_000 {
+        text.push_str(&format!("1234;M{n};PO-M;;ASML;Veldhoven;1;pallet\n"));
+    }
+    text.push_str("1234;C1;PO-C;;;Eindhoven;1;carton\n");
+    drop_file(&home, "conflict.csv", text.as_bytes());
+    wait_placed(&home, 2);
+    // The report is written just after the move.
+    let report = home.join("error/conflict.csv.error.txt");
+    wait_for("the report", Duration::from_secs(30), || report.exists());
+    let report = std::fs::read_to_string(report).expect("the report");
+    assert!(
+        report.starts_with("the file was rejected: 1 problem found"),
+        "{report}"
+    );
+    assert!(
+        report.contains("line 12003, field deliveryCity, value \"Eindhoven\": conflicts with \"Deventer\" given for shipment C1 at line 2"),
+        "{report}"
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        25_001
+    );
+}
+
+on_both_backends!(
+    a_big_file_is_accepted_with_the_right_counts,
+    super::a_big_file_is_accepted_with_the_right_counts
+);
+async fn a_big_file_is_accepted_with_the_right_counts(backend: Backend) {
+    let server = server_with_alice(backend).await;
+    let home = server.env.home("alice");
+    drop_file(&home, "big.csv", big_csv(200_000).as_bytes());
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["big.csv"], "error: {error:?}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        200_000
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT CAST(SUM(colli) AS BIGINT) FROM shipments WHERE customer = '1234'"
+        )
+        .await,
+        400_000
+    );
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM inbox_files WHERE state = 'done' AND orders = 20000 \
+             AND shipments = 200000 AND goods_lines = 200000"
+        )
+        .await,
+        1
+    );
+}

@@ -1,5 +1,6 @@
 //! The raw CSV parse rate, the ceiling of the inbox's commit rate: streams a CSV file through
-//! `parse_csv_reader` (no database) and prints `rows`, `seconds` and `rows_per_sec`.
+//! `CsvStream` in batches as the inbox does (no database; batches are dropped) and prints
+//! `rows`, `seconds` and `rows_per_sec`.
 //! Used by `bench/inbox.sh`: `cargo run --release --example parse_rate -- FILE.csv`.
 
 use std::io::BufRead;
@@ -23,13 +24,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     let started = Instant::now();
-    let result = std::fs::File::open(&path)
-        .map_err(parse::ReadError::Io)
-        .and_then(parse::parse_csv_reader);
+    let mut shipments = 0usize;
+    let mut stream = parse::CsvStream::new();
+    let read = std::fs::File::open(&path).and_then(|file| {
+        stream.read(std::io::BufReader::new(file), 10_000, |batch| {
+            shipments += batch.shipments();
+        })
+    });
+    if let Err(e) = read {
+        eprintln!("{path}: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    let result = stream.finish();
     let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(parsed) => {
-            let shipments: usize = parsed.orders.iter().map(|o| o.shipments.len()).sum();
+        Ok(_) => {
             println!(
                 "rows={rows} shipments={shipments} seconds={seconds:.3} rows_per_sec={:.0}",
                 rows as f64 / seconds

@@ -8,7 +8,7 @@
 //! moves a file.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::parse::{self, Format, Location, Parsed, Problem, ReadError, Rejected};
+use crate::ledger::Counts;
+
+use crate::parse::{
+    self, Batch, CsvStream, Format, Location, Parsed, Problem, ReadError, Rejected, StreamEnd,
+};
 
 /// Called with the number of bytes read so far (for a progress display).
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
@@ -162,52 +166,232 @@ fn rejected(reason: String, format: Option<Format>) -> Verdict {
 /// Orders belong to the uploading user's customer: a `customerID` naming another customer is a
 /// problem, once per foreign customer, naming a few of its shipments.
 fn check_tenancy(parsed: &Parsed, customer: &str) -> Result<(), Rejected> {
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut foreign: Vec<(&str, Vec<&str>)> = Vec::new();
-    let orders = parsed.orders.iter().map(|o| {
-        (
-            o.customer_id.as_str(),
-            o.shipments.iter().map(|s| s.shipment_id.as_str()),
-        )
+    let mut tenancy = Tenancy::new(customer);
+    tenancy.orders(&parsed.orders);
+    tenancy.updates(&parsed.status_updates);
+    tenancy.finish()
+}
+
+/// The tenancy rule over values seen a batch at a time.
+struct Tenancy<'a> {
+    customer: &'a str,
+    /// Each foreign customer with the first few of its shipments and how many there are.
+    foreign: Vec<(String, Vec<String>, usize)>,
+}
+
+impl<'a> Tenancy<'a> {
+    fn new(customer: &'a str) -> Self {
+        Tenancy {
+            customer,
+            foreign: Vec::new(),
+        }
+    }
+
+    fn entry(&mut self, id: &str) -> &mut (String, Vec<String>, usize) {
+        let at = match self.foreign.iter().position(|(c, _, _)| c == id) {
+            Some(at) => at,
+            None => {
+                self.foreign.push((id.to_owned(), Vec::new(), 0));
+                self.foreign.len() - 1
+            }
+        };
+        &mut self.foreign[at]
+    }
+
+    fn orders(&mut self, orders: &[crate::model::Order]) {
+        for order in orders {
+            if order.customer_id != self.customer {
+                let entry = self.entry(&order.customer_id);
+                for s in &order.shipments {
+                    if entry.1.len() < 5 {
+                        entry.1.push(s.shipment_id.clone());
+                    }
+                    entry.2 += 1;
+                }
+            }
+        }
+    }
+
+    fn updates(&mut self, updates: &[crate::model::StatusUpdate]) {
+        for update in updates {
+            if let Some(id) = update.customer_id.as_deref() {
+                if id != self.customer {
+                    self.entry(id);
+                }
+            }
+        }
+    }
+
+    fn is_clean(&self) -> bool {
+        self.foreign.is_empty()
+    }
+
+    fn finish(self) -> Result<(), Rejected> {
+        let customer = self.customer;
+        let problems: Vec<Problem> = self
+            .foreign
+            .into_iter()
+            .map(|(id, shown, count)| {
+                let mut reason = format!(
+                    "this account may only send data for customer {customer:?}, not for {id:?}"
+                );
+                if !shown.is_empty() {
+                    reason.push_str(&format!(" (shipments {}", shown.join(", ")));
+                    if count > shown.len() {
+                        reason.push_str(&format!(" and {} more", count - shown.len()));
+                    }
+                    reason.push(')');
+                }
+                Problem {
+                    location: Location::File,
+                    field: Some("customerID".to_owned()),
+                    value: Some(id),
+                    reason,
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected { problems, more: 0 })
+        }
+    }
+}
+
+/// Rows per batch of a streamed CSV file.
+const STREAM_ROWS: usize = 10_000;
+
+/// Reads and judges a CSV `file` in batches, sending each batch to `batches` while the file is
+/// clean so far; the caller stores them in one transaction and keeps them only if the verdict
+/// is [`Verdict::Accepted`] (whose `parsed` then holds only the warnings). Also returns the
+/// counts of what the batches held (status updates not counted). Limits and the tenancy rule apply as in [`examine`].
+///
+/// # Errors
+/// [`io::Error`] when the file could not be read (not the file's fault: try again later).
+pub async fn examine_csv_stream(
+    file: File,
+    customer: &str,
+    limits: Limits,
+    progress: Option<Progress>,
+    batches: tokio::sync::mpsc::Sender<Batch>,
+) -> io::Result<(Verdict, Counts)> {
+    let format = Format::Csv;
+    let size = file.metadata()?.len();
+    if size > limits.max_bytes {
+        let verdict = rejected(
+            format!(
+                "the file is {size} bytes, more than the limit of {} bytes; split it into \
+                 smaller files",
+                limits.max_bytes
+            ),
+            Some(format),
+        );
+        return Ok((verdict, Counts::default()));
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let customer = customer.to_owned();
+    let job = tokio::task::spawn_blocking(move || {
+        catch_unwind(AssertUnwindSafe(|| {
+            stream_csv(file, &customer, &flag, progress, &batches)
+        }))
     });
-    for (id, shipments) in orders {
-        if id != customer {
-            match foreign.iter_mut().find(|(c, _)| *c == id) {
-                Some((_, list)) => list.extend(shipments),
-                None => foreign.push((id, shipments.collect())),
-            }
+    let outcome = match tokio::time::timeout(limits.timeout, job).await {
+        Err(_elapsed) => {
+            cancel.store(true, Ordering::Relaxed);
+            let verdict = rejected(
+                format!(
+                    "reading the file took longer than the limit of {} seconds; split it into \
+                     smaller files",
+                    limits.timeout.as_secs()
+                ),
+                Some(format),
+            );
+            return Ok((verdict, Counts::default()));
+        }
+        Ok(Err(_)) | Ok(Ok(Err(_))) => {
+            let verdict = rejected(
+                "the file could not be processed: the reader failed unexpectedly (an internal \
+                 error, reported to the operator); send the file again or contact support"
+                    .to_owned(),
+                Some(format),
+            );
+            return Ok((verdict, Counts::default()));
+        }
+        Ok(Ok(Ok(outcome))) => outcome?,
+    };
+    let (result, sha256) = outcome;
+    Ok(match result {
+        Ok(end) => (
+            Verdict::Accepted {
+                parsed: Parsed {
+                    orders: Vec::new(),
+                    status_updates: Vec::new(),
+                    warnings: end.warnings,
+                },
+                sha256,
+                format,
+            },
+            Counts {
+                orders: end.orders,
+                shipments: end.shipments,
+                goods_lines: end.goods_lines,
+                status_updates: 0,
+            },
+        ),
+        Err(rejection) => (
+            Verdict::Rejected {
+                report: rejection.report(),
+                sha256: Some(sha256),
+                format: Some(format),
+            },
+            Counts::default(),
+        ),
+    })
+}
+
+/// The blocking part of [`examine_csv_stream`]: both readings, the hash and the tenancy rule.
+fn stream_csv(
+    file: File,
+    customer: &str,
+    cancel: &AtomicBool,
+    progress: Option<Progress>,
+    batches: &tokio::sync::mpsc::Sender<Batch>,
+) -> io::Result<(Result<StreamEnd, Rejected>, String)> {
+    let mut again = file.try_clone()?;
+    let mut reader = HashingReader {
+        inner: file,
+        hasher: Sha256::new(),
+        read: 0,
+        cancel,
+        progress,
+    };
+    let mut tenancy = Tenancy::new(customer);
+    // The receiver is gone only when the transaction failed; the file is still read to its end.
+    let send = |batch: Batch, tenancy: &mut Tenancy<'_>| {
+        tenancy.orders(&batch.orders);
+        tenancy.updates(&batch.status_updates);
+        if tenancy.is_clean() {
+            let _ = batches.blocking_send(batch);
+        }
+    };
+    let mut stream = CsvStream::new();
+    stream.read(&mut reader, STREAM_ROWS, |batch| send(batch, &mut tenancy))?;
+    io::copy(&mut reader, &mut io::sink())?;
+    let digest = reader.hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if stream.needs_second_reading() && !cancel.load(Ordering::Relaxed) {
+        again.seek(io::SeekFrom::Start(0))?;
+        let batch = stream.read_again(io::BufReader::new(again))?;
+        if !stream.has_problems() && !batch.is_empty() {
+            send(batch, &mut tenancy);
         }
     }
-    for update in &parsed.status_updates {
-        if let Some(id) = update.customer_id.as_deref().filter(|id| *id != customer) {
-            if !foreign.iter().any(|(c, _)| *c == id) {
-                foreign.push((id, Vec::new()));
-            }
-        }
-    }
-    for (id, shipments) in foreign {
-        let mut reason =
-            format!("this account may only send data for customer {customer:?}, not for {id:?}");
-        if !shipments.is_empty() {
-            let shown: Vec<&str> = shipments.iter().take(5).copied().collect();
-            reason.push_str(&format!(" (shipments {}", shown.join(", ")));
-            if shipments.len() > shown.len() {
-                reason.push_str(&format!(" and {} more", shipments.len() - shown.len()));
-            }
-            reason.push(')');
-        }
-        problems.push(Problem {
-            location: Location::File,
-            field: Some("customerID".to_owned()),
-            value: Some(id.to_owned()),
-            reason,
-        });
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Rejected { problems, more: 0 })
-    }
+    let result = match stream.finish() {
+        Ok(end) => tenancy.finish().map(|()| end),
+        Err(rejection) => Err(rejection),
+    };
+    Ok((result, hex))
 }
 
 type ParseOutcome = (Result<Parsed, Rejected>, String);

@@ -30,7 +30,13 @@ use crate::examine::{self, Limits, Progress, Verdict};
 use crate::filing::{self, Placement, DONE, ERROR};
 use crate::ledger::{now_ms, Counts, FileRow, FileState, Finish, Identity, Ledger, LedgerError};
 use crate::orders;
-use crate::parse::is_temporary_name;
+use crate::parse::{is_temporary_name, Batch, Format, Parsed};
+
+/// CSV files bigger than this are streamed: read in batches stored as they come, inside the
+/// transaction (and, on SQLite, the write turn). Smaller ones are read whole first, outside
+/// the write turn, so small files from many workers parse in parallel and hold the single
+/// writer only while they commit.
+const STREAM_FROM: u64 = 256 * 1024;
 
 /// From this size on, a file's transaction gets a bigger SQLite page cache.
 const BIG_FILE: u64 = 4 * 1024 * 1024;
@@ -310,6 +316,36 @@ impl Pipeline {
             identity: opened,
             ..row.clone()
         };
+        let streamed = row.attempts <= self.settings.max_attempts
+            && row.identity.size > STREAM_FROM
+            && matches!(
+                Format::from_name(&row.name, uploader.format.as_deref()),
+                Ok(Some(Format::Csv))
+            );
+        if streamed {
+            self.hook(&self.pause_before_commit, &row.name).await;
+            let turn = self.write_turn().await;
+            let mut conn = self.ledger.pool().acquire().await?;
+            let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
+            if sqlite {
+                sqlx::query("PRAGMA cache_size = -131072")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let committed = self
+                .stream_commit(&mut conn, row, uploader, file, inbox, progress)
+                .await;
+            if sqlite {
+                let _ = sqlx::query("PRAGMA cache_size = -2000")
+                    .execute(&mut *conn)
+                    .await;
+            }
+            drop(conn);
+            drop(turn);
+            let committed = committed?;
+            self.hook(&self.pause_after_commit, &row.name).await;
+            return Ok(Some(committed));
+        }
         let verdict = if row.attempts > self.settings.max_attempts {
             Verdict::Rejected {
                 report: format!(
@@ -356,6 +392,76 @@ impl Pipeline {
         Ok(Some(committed))
     }
 
+    /// The one transaction of a streamed CSV file: its batches stored as they are read, then
+    /// the ledger row finished; a rejected file's batches are rolled back and only the ledger
+    /// row is written. Returns the row as committed.
+    async fn stream_commit(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        row: &FileRow,
+        uploader: &Uploader,
+        file: File,
+        inbox: &Path,
+        progress: Option<Progress>,
+    ) -> Result<FileRow, PipelineError> {
+        use sqlx::Connection as _;
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(2);
+        let now = crate::ledger::now_secs();
+        let mut tx = conn.begin().await?;
+        let examined = examine::examine_csv_stream(
+            file,
+            &uploader.customer,
+            self.settings.limits,
+            progress,
+            sender,
+        );
+        let store = {
+            // Owned here, so a failed store drops the receiver and the reader stops waiting.
+            let mut receiver = receiver;
+            let tx = &mut tx;
+            async move {
+                let mut status_updates = 0;
+                while let Some(batch) = receiver.recv().await {
+                    status_updates +=
+                        orders::store_batch(tx, &uploader.customer, row.id, now, &batch).await?;
+                }
+                Ok::<u64, sqlx::Error>(status_updates)
+            }
+        };
+        let (examined, stored) = tokio::join!(examined, store);
+        let (verdict, orders) = examined?;
+        let status_updates = stored?;
+        let (mut finish, parsed) = finish_for(verdict);
+        let rejected = parsed.is_none();
+        if rejected {
+            tx.rollback().await?;
+            tx = conn.begin().await?;
+        } else {
+            finish.counts = Counts {
+                status_updates,
+                ..orders
+            };
+        }
+        let dir = inbox.join(if rejected { ERROR } else { DONE });
+        std::fs::create_dir_all(&dir)?;
+        finish.placed_name = filing::free_name(&dir, &row.name, rejected)?;
+        if !self.ledger.finish(&mut tx, row.id, &finish).await? {
+            tx.rollback().await?;
+            return Err(PipelineError::LostClaim);
+        }
+        tx.commit().await?;
+        Ok(FileRow {
+            state: finish.state,
+            sha256: finish.sha256,
+            format: finish.format,
+            finished_at: Some(crate::ledger::now_secs()),
+            counts: Some(finish.counts),
+            report: finish.report,
+            placed_name: Some(finish.placed_name),
+            ..row.clone()
+        })
+    }
+
     /// The one transaction: the orders stored, the ledger row finished with the name chosen
     /// in `done/` or `error/`. Returns the row as committed.
     async fn commit(
@@ -367,39 +473,7 @@ impl Pipeline {
         inbox: &Path,
     ) -> Result<FileRow, PipelineError> {
         use sqlx::Connection as _;
-        let (mut finish, parsed) = match verdict {
-            Verdict::Accepted {
-                parsed,
-                sha256,
-                format,
-            } => {
-                let warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
-                let finish = Finish {
-                    state: FileState::Done,
-                    sha256: Some(sha256),
-                    format: Some(format.to_string()),
-                    counts: Counts::default(),
-                    report: (!warnings.is_empty()).then(|| warnings.join("\n")),
-                    placed_name: String::new(),
-                };
-                (finish, Some(parsed))
-            }
-            Verdict::Rejected {
-                report,
-                sha256,
-                format,
-            } => {
-                let finish = Finish {
-                    state: FileState::Error,
-                    sha256,
-                    format: format.map(|f| f.to_string()),
-                    counts: Counts::default(),
-                    report: Some(report),
-                    placed_name: String::new(),
-                };
-                (finish, None)
-            }
-        };
+        let (mut finish, parsed) = finish_for(verdict);
         let rejected = finish.state == FileState::Error;
         let dir = inbox.join(if rejected { ERROR } else { DONE });
         std::fs::create_dir_all(&dir)?;
@@ -512,6 +586,43 @@ impl Pipeline {
         if wanted.as_deref() == Some(name) {
             tracing::warn!(file = %name, "test hook: pausing this file for good");
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The ledger values a verdict gives, and the values to store when the file is accepted.
+fn finish_for(verdict: Verdict) -> (Finish, Option<Parsed>) {
+    match verdict {
+        Verdict::Accepted {
+            parsed,
+            sha256,
+            format,
+        } => {
+            let warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+            let finish = Finish {
+                state: FileState::Done,
+                sha256: Some(sha256),
+                format: Some(format.to_string()),
+                counts: Counts::default(),
+                report: (!warnings.is_empty()).then(|| warnings.join("\n")),
+                placed_name: String::new(),
+            };
+            (finish, Some(parsed))
+        }
+        Verdict::Rejected {
+            report,
+            sha256,
+            format,
+        } => {
+            let finish = Finish {
+                state: FileState::Error,
+                sha256,
+                format: format.map(|f| f.to_string()),
+                counts: Counts::default(),
+                report: Some(report),
+                placed_name: String::new(),
+            };
+            (finish, None)
         }
     }
 }

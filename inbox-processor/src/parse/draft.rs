@@ -58,33 +58,40 @@ impl OrderDraft {
 
     /// The finished order; shipments without a delivery name or address, or without goods, are
     /// reported.
-    pub(crate) fn build(self, findings: &mut Findings) -> Order {
+    pub(crate) fn build(mut self, findings: &mut Findings) -> Order {
+        let mut order = self.header();
+        order.shipments.reserve_exact(self.shipments.len());
+        for shipment in std::mem::take(&mut self.shipments) {
+            order.shipments.push(shipment.build(findings));
+        }
+        order
+    }
+
+    /// The order's values as known so far, without shipments.
+    pub(crate) fn header(&self) -> Order {
         let mut order = Order {
-            customer_id: self.customer_id,
+            customer_id: self.customer_id.clone(),
             cn: None,
-            order_reference: self.order_reference.map(String::into_boxed_str),
+            order_reference: self.order_reference.as_deref().map(Box::from),
             order_date: None,
             order_type: None,
             remarks: None,
             freight_cost: None,
             freight_cost_currency: None,
-            shipments: Vec::with_capacity(self.shipments.len()),
+            shipments: Vec::new(),
         };
-        for slot in self.fields {
-            match (slot.field, slot.value) {
-                (Field::Cn, Value::Text(t)) => order.cn = Some(t.into()),
-                (Field::OrderDate, Value::Date(d)) => order.order_date = Some(d),
-                (Field::OrderType, Value::Text(t)) => order.order_type = Some(t.into()),
-                (Field::Remarks, Value::Text(t)) => order.remarks = Some(t.into()),
-                (Field::FreightCost, Value::Decimal(d)) => order.freight_cost = Some(d),
+        for slot in &self.fields {
+            match (slot.field, &slot.value) {
+                (Field::Cn, Value::Text(t)) => order.cn = Some(t.as_str().into()),
+                (Field::OrderDate, Value::Date(d)) => order.order_date = Some(*d),
+                (Field::OrderType, Value::Text(t)) => order.order_type = Some(t.as_str().into()),
+                (Field::Remarks, Value::Text(t)) => order.remarks = Some(t.as_str().into()),
+                (Field::FreightCost, Value::Decimal(d)) => order.freight_cost = Some(*d),
                 (Field::FreightCostCurrency, Value::Text(t)) => {
-                    order.freight_cost_currency = Some(t.into())
+                    order.freight_cost_currency = Some(t.as_str().into())
                 }
                 _ => {}
             }
-        }
-        for shipment in self.shipments {
-            order.shipments.push(shipment.build(findings));
         }
         order
     }
@@ -103,7 +110,7 @@ impl ShipmentDraft {
         }
     }
 
-    fn build(self, findings: &mut Findings) -> Shipment {
+    pub(crate) fn build(self, findings: &mut Findings) -> Shipment {
         let mut s = Shipment {
             shipment_id: self.shipment_id,
             master_shipment_id: None,

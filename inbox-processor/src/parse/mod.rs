@@ -46,6 +46,7 @@ pub mod format;
 pub mod problem;
 mod record;
 mod sheet;
+mod stream;
 mod table;
 mod ttm;
 mod validation;
@@ -56,6 +57,7 @@ use std::io::{self, Read};
 
 pub use self::format::{is_temporary_name, Format, FormatError};
 pub use self::problem::{Location, Problem, Rejected, Warning};
+pub use self::stream::{Batch, CsvStream, StreamEnd};
 use self::validation::Assembler;
 use crate::model::{Order, StatusUpdate};
 
@@ -92,7 +94,7 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Parsed, Rejected> {
     let mut asm = Assembler::default();
     match format {
         Format::Csv => {
-            if let Err(err) = csv::read(bytes, &mut asm) {
+            if let Err(err) = csv::read(bytes, &mut asm, &mut |_| {}) {
                 // Reading a slice cannot fail; should it, the file is not accepted.
                 return Err(Rejected::one(Problem::at(
                     Location::File,
@@ -116,6 +118,6 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Parsed, Rejected> {
 /// when the file breaks a rule.
 pub fn parse_csv_reader<R: Read>(reader: R) -> Result<Parsed, ReadError> {
     let mut asm = Assembler::default();
-    csv::read(reader, &mut asm)?;
+    csv::read(reader, &mut asm, &mut |_| {})?;
     Ok(asm.finish()?)
 }

@@ -41,7 +41,7 @@ impl Location {
 
 impl Location {
     /// Orders locations as they appear in the file; the whole file comes first.
-    fn sort_key(self) -> (u32, u32) {
+    pub(crate) fn sort_key(self) -> (u32, u32) {
         match self {
             Location::File => (0, 0),
             Location::Line(n) | Location::Row(n) => (n, 0),

@@ -6,7 +6,7 @@
 //! or file syntax: the format parsers hand it [`Record`]s one at a time, so memory follows the
 //! model being built, not the file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
 use super::field::{AddressPart, Field, Level};
@@ -23,19 +23,63 @@ const MISSING: &str = "required field is missing";
 pub(crate) struct Assembler {
     /// Problems and warnings of the whole file, the format parser's included.
     pub(crate) findings: Findings,
-    orders: Vec<OrderDraft>,
+    pub(super) orders: Vec<OrderDraft>,
     /// (customerID, orderReference) to the order's index in `orders`.
     order_index: HashMap<(String, Option<String>), usize>,
-    /// shipmentID to (order index, shipment index).
-    shipment_index: HashMap<String, (usize, usize)>,
-    status_updates: Vec<StatusUpdate>,
+    /// shipmentID to where its shipment is.
+    pub(super) shipment_index: HashMap<String, Place>,
+    pub(super) status_updates: Vec<StatusUpdate>,
     /// Fields already reported as ignored, so each is reported once.
     ignored: Vec<(Field, Kind)>,
+    /// Orders with shipments not yet handed out in a batch, when streaming.
+    pub(super) pending_orders: Vec<u32>,
+    /// The second reading of a streamed file, while it runs.
+    pub(super) replay: Option<Box<super::stream::Replay>>,
+    /// Orders some of whose shipments left in a batch.
+    pub(super) orders_left: HashSet<u32>,
+    /// What streaming has left for the end, when batches were taken (see `stream`).
+    pub(super) late: Late,
+}
+
+/// Where a shipment is: its order, and its draft while it has not left in a batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Place {
+    pub(super) order: u32,
+    /// The index in its order's `shipments`; [`Place::GONE`] once it left in a batch.
+    pub(super) slot: u32,
+    /// Where the shipment first appears.
+    pub(super) first: Location,
+    /// Its goods lines as it last left in a batch.
+    pub(super) goods: u32,
+}
+
+impl Place {
+    pub(super) const GONE: u32 = u32::MAX;
+}
+
+/// What a streamed file leaves for its end: rows of shipments that had already left in a batch
+/// (merged by a second reading, see `stream`), orders whose values grew after some of their
+/// shipments left, and the end-of-shipment problems of shipments that left (provisional: a late
+/// row may still give the missing value).
+#[derive(Debug, Default)]
+pub(super) struct Late {
+    pub(super) marked: HashSet<String>,
+    pub(super) rows: HashSet<Location>,
+    pub(super) orders: HashSet<u32>,
+    pub(super) provisional: Vec<(String, Problem)>,
+    /// Status updates handed out in batches.
+    pub(super) status_updates: u64,
+    /// Shipments and goods lines handed out in batches (a rebuilt shipment counted once).
+    pub(super) shipments: u64,
+    pub(super) goods_lines: u64,
 }
 
 impl Assembler {
     /// Validates one record and adds it to the model.
     pub(crate) fn add(&mut self, record: Record) {
+        if self.replay.is_some() {
+            return self.replay_add(record);
+        }
         match record.kind {
             Kind::Order => self.add_shipment(record),
             Kind::Status => self.add_status(record),
@@ -117,7 +161,13 @@ impl Assembler {
             }
         }
         let (o, s) = match self.shipment_index.get(&shipment_id) {
-            Some(&(o, s)) => {
+            Some(&Place {
+                order: o,
+                slot: s,
+                first,
+                ..
+            }) => {
+                let o = o as usize;
                 let order = &self.orders[o];
                 if order.customer_id != customer || order.order_reference != reference {
                     let (field, value, earlier) = if order.customer_id != customer {
@@ -129,7 +179,6 @@ impl Assembler {
                             order.order_reference.clone().unwrap_or_default(),
                         )
                     };
-                    let first = order.shipments[s].location;
                     self.findings.problem(Problem::field(
                         location,
                         field.name(),
@@ -157,9 +206,18 @@ impl Assembler {
                     }
                 };
                 let shipments = &mut self.orders[o].shipments;
-                let s = shipments.len();
+                if shipments.is_empty() {
+                    self.pending_orders.push(o as u32);
+                }
+                let s = shipments.len() as u32;
                 push_lean(shipments, ShipmentDraft::new(shipment_id.clone(), location));
-                self.shipment_index.insert(shipment_id, (o, s));
+                let place = Place {
+                    order: o as u32,
+                    slot: s,
+                    first: location,
+                    goods: 0,
+                };
+                self.shipment_index.insert(shipment_id.clone(), place);
                 (o, s)
             }
         };
@@ -169,11 +227,22 @@ impl Assembler {
             fields,
             shipments,
         } = &mut self.orders[o];
+        let mut grew = false;
         for slot in order_slots {
             let owner = || describe_order(customer_id, order_reference.as_deref());
-            merge(fields, slot, owner, &mut self.findings);
+            grew |= merge(fields, slot, owner, &mut self.findings);
         }
-        let shipment = &mut shipments[s];
+        if grew && self.orders_left.contains(&(o as u32)) {
+            // Shipments of this order already left with fewer order values: rewrite them.
+            self.late.orders.insert(o as u32);
+        }
+        if s == Place::GONE {
+            // This shipment already left in a batch: its rows are merged again at the end.
+            self.late.marked.insert(shipment_id);
+            self.late.rows.insert(location);
+            return;
+        }
+        let shipment = &mut shipments[s as usize];
         for slot in shipment_slots {
             let owner = || format!("shipment {}", shipment.shipment_id);
             merge(&mut shipment.fields, slot, owner, &mut self.findings);
@@ -244,7 +313,7 @@ impl Assembler {
     }
 
     /// Checks every value; the ones that fail are reported and left out.
-    fn check_all(&mut self, fields: Vec<RawField>) -> Vec<Slot> {
+    pub(super) fn check_all(&mut self, fields: Vec<RawField>) -> Vec<Slot> {
         let mut slots = Vec::with_capacity(fields.len());
         for mut raw in fields {
             match value::check(raw.field, &mut raw.text) {
@@ -264,7 +333,7 @@ impl Assembler {
         slots
     }
 
-    fn goods_line(&mut self, goods: GoodsRecord) -> Option<GoodsLine> {
+    pub(super) fn goods_line(&mut self, goods: GoodsRecord) -> Option<GoodsLine> {
         let GoodsRecord {
             location,
             number,
@@ -326,7 +395,7 @@ impl Assembler {
 }
 
 /// The text value of `field` among checked slots.
-fn text_of(slots: &[Slot], field: Field) -> Option<String> {
+pub(super) fn text_of(slots: &[Slot], field: Field) -> Option<String> {
     slots
         .iter()
         .find_map(|s| match (&s.value, s.field == field) {
@@ -337,12 +406,12 @@ fn text_of(slots: &[Slot], field: Field) -> Option<String> {
 
 /// Adds a checked value to a shipment's or order's values; a different value for a field already
 /// set is a conflict.
-fn merge(
+pub(super) fn merge(
     existing: &mut Vec<Slot>,
     slot: Slot,
     owner: impl FnOnce() -> String,
     findings: &mut Findings,
-) {
+) -> bool {
     match existing.iter().find(|e| e.field == slot.field) {
         Some(earlier) if earlier.value != slot.value => findings.problem(Problem::field(
             slot.location,
@@ -356,6 +425,10 @@ fn merge(
             ),
         )),
         Some(_) => {}
-        None => push_lean(existing, slot),
+        None => {
+            push_lean(existing, slot);
+            return true;
+        }
     }
+    false
 }

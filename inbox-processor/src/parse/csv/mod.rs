@@ -20,12 +20,17 @@ use super::validation::Assembler;
 /// How much of the header line is looked at to find the separator.
 const HEADER_PEEK: u64 = 64 * 1024;
 
-/// Reads a whole CSV file into `asm`.
+/// Reads a whole CSV file into `asm`; `after` is called after each record added (the streaming
+/// reader takes its batches there).
 ///
 /// # Errors
 ///
 /// Only the reader's own I/O errors; everything wrong with the content goes to `asm` as problems.
-pub(crate) fn read<R: Read>(reader: R, asm: &mut Assembler) -> io::Result<()> {
+pub(crate) fn read<R: Read>(
+    reader: R,
+    asm: &mut Assembler,
+    after: &mut dyn FnMut(&mut Assembler),
+) -> io::Result<()> {
     let mut reader = BufReader::new(reader);
     let mut head = Vec::new();
     (&mut reader)
@@ -93,6 +98,7 @@ pub(crate) fn read<R: Read>(reader: R, asm: &mut Assembler) -> io::Result<()> {
                         .map(|(i, cell)| (i, decoder.decode(cell, location)));
                     if let Some(record) = header.record(location, cells) {
                         asm.add(record);
+                        after(asm);
                     }
                     continue;
                 }
@@ -112,6 +118,7 @@ pub(crate) fn read<R: Read>(reader: R, asm: &mut Assembler) -> io::Result<()> {
                 .map(|(i, cell)| (i, decoder.decode(cell, location)));
             if let Some(record) = header.record(location, cells) {
                 asm.add(record);
+                after(asm);
             }
         }
     }

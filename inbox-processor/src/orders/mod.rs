@@ -1,0 +1,285 @@
+//! Storing what an accepted file holds: shipments upserted by (customer, `shipmentID`) with
+//! their order's fields and goods lines, and status events added once each.
+//!
+//! Everything runs inside the caller's transaction, in multi-row statements (a million rows is
+//! a few thousand statements, not a million). A shipment sent again replaces the stored one,
+//! goods lines included, so the same file twice gives the same rows; the same status event twice
+//! is stored once. This module knows the tables and the model, not files or the ledger.
+
+use std::collections::HashMap;
+
+use sqlx::{Any, Transaction};
+
+use crate::ledger::{now_secs, Counts};
+use crate::model::{Order, Shipment, ShipmentRef, StatusUpdate};
+use crate::parse::{Batch, Parsed};
+
+mod stored;
+
+/// Status events per INSERT on PostgreSQL (11 parameters a row, far below its limit).
+const POSTGRES_BATCH: usize = 1000;
+/// Status events per INSERT on SQLite: its driver looks parameters up by name, a walk that grows
+/// with their number, so a statement costs the square of its parameters.
+const SQLITE_BATCH: usize = 32;
+/// Shipments per upsert statement. They travel as one JSON parameter (see `stored`), so the
+/// number of parameters does not grow with the batch.
+pub const SHIPMENT_BATCH: usize = 2000;
+
+/// Writes `parsed` for `customer` inside `tx`, crediting the rows to ledger row `file_id`.
+///
+/// # Errors
+/// The database error; the caller rolls back.
+pub async fn store(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    parsed: &Parsed,
+) -> Result<Counts, sqlx::Error> {
+    let now = now_secs();
+    let mut counts = Counts {
+        orders: parsed.orders.len() as u64,
+        ..Counts::default()
+    };
+    // A shipment ID appears once per file (the parsers merge its rows); should it not, the last
+    // one wins rather than failing the upsert.
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    let all: Vec<(&Order, &Shipment)> = parsed
+        .orders
+        .iter()
+        .flat_map(|o| o.shipments.iter().map(move |s| (o, s)))
+        .collect();
+    for (i, (_, s)) in all.iter().enumerate() {
+        last.insert(s.shipment_id.as_str(), i);
+    }
+    let unique: Vec<(&Order, &Shipment)> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, s))| last.get(s.shipment_id.as_str()) == Some(i))
+        .map(|(_, pair)| *pair)
+        .collect();
+    let stored = store_shipments(tx, customer, file_id, now, unique).await?;
+    counts.shipments = stored.shipments;
+    counts.goods_lines = stored.goods_lines;
+    for update in &parsed.status_updates {
+        if let Some(original) = &update.org_shipment_id {
+            rename_shipment(tx, customer, original, &update.shipment).await?;
+        }
+    }
+    let batch = if tx.backend_name() == "SQLite" {
+        SQLITE_BATCH
+    } else {
+        POSTGRES_BATCH
+    };
+    for chunk in parsed.status_updates.chunks(batch) {
+        counts.status_updates += insert_events(tx, customer, file_id, now, chunk).await?;
+    }
+    Ok(counts)
+}
+
+/// Upserts shipments whose IDs are all different, each with the order it belongs to, in
+/// statements of [`SHIPMENT_BATCH`]; returns the shipments and goods lines written.
+///
+/// # Errors
+/// The database error; the caller rolls back.
+pub async fn store_shipments(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    now: i64,
+    mut shipments: Vec<(&Order, &Shipment)>,
+) -> Result<Counts, sqlx::Error> {
+    // In key order the primary-key index grows at its end instead of at random pages, which
+    // keeps a big file's transaction in a small page cache.
+    shipments.sort_unstable_by(|a, b| a.1.shipment_id.cmp(&b.1.shipment_id));
+    let mut counts = Counts::default();
+    let mut rows = String::new();
+    for chunk in shipments.chunks(SHIPMENT_BATCH) {
+        rows.clear();
+        rows.push('[');
+        for (i, (order, shipment)) in chunk.iter().enumerate() {
+            if i > 0 {
+                rows.push(',');
+            }
+            stored::shipment_row(&mut rows, customer, order, shipment);
+        }
+        rows.push(']');
+        upsert_shipments(tx, customer, file_id, now, &rows).await?;
+        counts.shipments += chunk.len() as u64;
+        counts.goods_lines += chunk.iter().map(|(_, s)| s.goods.len() as u64).sum::<u64>();
+    }
+    Ok(counts)
+}
+
+/// Writes one batch of a streamed file inside `tx`: its shipments (whose IDs differ within the
+/// batch; a later batch may upsert one again), renames and status events. Returns the status
+/// events added.
+///
+/// # Errors
+/// The database error; the caller rolls back.
+pub async fn store_batch(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    now: i64,
+    batch: &Batch,
+) -> Result<u64, sqlx::Error> {
+    let shipments: Vec<(&Order, &Shipment)> = batch
+        .orders
+        .iter()
+        .flat_map(|o| o.shipments.iter().map(move |s| (o, s)))
+        .collect();
+    store_shipments(tx, customer, file_id, now, shipments).await?;
+    for update in &batch.status_updates {
+        if let Some(original) = &update.org_shipment_id {
+            rename_shipment(tx, customer, original, &update.shipment).await?;
+        }
+    }
+    let size = if tx.backend_name() == "SQLite" {
+        SQLITE_BATCH
+    } else {
+        POSTGRES_BATCH
+    };
+    let mut added = 0;
+    for chunk in batch.status_updates.chunks(size) {
+        added += insert_events(tx, customer, file_id, now, chunk).await?;
+    }
+    Ok(added)
+}
+
+/// The columns every shipment upsert writes, and what it does on a known key.
+macro_rules! upsert {
+    ($select:literal) => {
+        concat!(
+            "INSERT INTO shipments (customer, shipment_id, order_reference, tracking_nbr, \
+             order_date, delivery_date, delivery_name, delivery_city, delivery_country, \
+             delivery_postcode, goods_lines, colli, data, file_id, created_at, updated_at) ",
+            $select,
+            " ON CONFLICT (customer, shipment_id) DO UPDATE SET \
+             order_reference = excluded.order_reference, tracking_nbr = excluded.tracking_nbr, \
+             order_date = excluded.order_date, delivery_date = excluded.delivery_date, \
+             delivery_name = excluded.delivery_name, delivery_city = excluded.delivery_city, \
+             delivery_country = excluded.delivery_country, \
+             delivery_postcode = excluded.delivery_postcode, goods_lines = excluded.goods_lines, \
+             colli = excluded.colli, data = excluded.data, file_id = excluded.file_id, \
+             updated_at = excluded.updated_at"
+        )
+    };
+}
+
+/// Upserts the shipments of `rows`, a JSON array of `stored::shipment_row`s, in one statement.
+async fn upsert_shipments(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    now: i64,
+    rows: &str,
+) -> Result<(), sqlx::Error> {
+    // SQLite needs the WHERE to tell the upsert's ON from a join's.
+    const SQLITE: &str = upsert!(
+        "SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+         json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
+         json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
+         json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'), \
+         json_extract(value, '$[11]'), $2, $3, $3 FROM json_each($4) WHERE true"
+    );
+    // `json`, not `jsonb`: `e->11` keeps the object's text as written.
+    const POSTGRES: &str = upsert!(
+        "SELECT $1, e->>0, e->>1, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, e->>8, \
+         (e->>9)::bigint, (e->>10)::bigint, (e->11)::text, $2, $3, $3 \
+         FROM json_array_elements($4::json) AS e"
+    );
+    let sql = if tx.backend_name() == "SQLite" {
+        SQLITE
+    } else {
+        POSTGRES
+    };
+    sqlx::query(sql)
+        .bind(customer)
+        .bind(file_id)
+        .bind(now)
+        .bind(rows)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A postcode as it is searched: upper case, without spaces (`7418 ev` and `7418EV` are one).
+pub fn postcode_key(postcode: &str) -> String {
+    postcode
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// `orgShipmentID`: the shipment known as `original` takes the update's ID, unless that ID is
+/// taken already (then the update is only an event).
+async fn rename_shipment(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    original: &str,
+    target: &ShipmentRef,
+) -> Result<(), sqlx::Error> {
+    let ShipmentRef::ShipmentId(new_id) = target else {
+        return Ok(());
+    };
+    if new_id == original {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE shipments SET shipment_id = $1 WHERE customer = $2 AND shipment_id = $3 \
+         AND NOT EXISTS (SELECT 1 FROM shipments WHERE customer = $2 AND shipment_id = $1)",
+    )
+    .bind(new_id.clone())
+    .bind(customer.to_owned())
+    .bind(original.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    now: i64,
+    chunk: &[StatusUpdate],
+) -> Result<u64, sqlx::Error> {
+    const COLS: usize = 11;
+    let mut sql = String::from(
+        "INSERT INTO status_events (customer, ref_kind, shipment_ref, at, status, internal, \
+         location, signee, remarks, file_id, created_at) VALUES ",
+    );
+    for i in 0..chunk.len() {
+        if i > 0 {
+            sql.push(',');
+        }
+        let params: Vec<String> = (1..=COLS).map(|c| format!("${}", i * COLS + c)).collect();
+        sql.push('(');
+        sql.push_str(&params.join(","));
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (customer, ref_kind, shipment_ref, at, status, internal) DO NOTHING",
+    );
+    let mut query = sqlx::query(&sql);
+    for update in chunk {
+        let (kind, reference) = match &update.shipment {
+            ShipmentRef::ShipmentId(id) => ("shipmentID", id.clone()),
+            ShipmentRef::TrackingNbr(nbr) => ("trackingNbr", nbr.clone()),
+        };
+        query = query
+            .bind(customer.to_owned())
+            .bind(kind)
+            .bind(reference)
+            .bind(update.at.format("%Y-%m-%d %H:%M:%S").to_string())
+            .bind(update.text.clone())
+            .bind(i64::from(update.internal))
+            .bind(update.location.as_deref().map(str::to_owned))
+            .bind(update.signee.as_deref().map(str::to_owned))
+            .bind(update.remarks.as_deref().map(str::to_owned))
+            .bind(file_id)
+            .bind(now);
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
+}
