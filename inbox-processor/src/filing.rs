@@ -6,7 +6,8 @@
 //! replacing it, and the caller picks another. A crash between the two steps leaves the same
 //! file under both names; the ledger has recorded the chosen name first, so the recovery sees the
 //! link and only removes the inbox name. Reports are written to a hidden temporary name and
-//! renamed into place. This module knows folders and names, not the database.
+//! renamed into place before the file is moved, so a file in `error/` always has its report. This
+//! module knows folders and names, not the database.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -104,6 +105,11 @@ pub fn place(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Placement::Moved),
         Err(e) => Err(e),
     }
+}
+
+/// Removes the report written for `placed` when the file could not take that name after all.
+pub fn remove_report(dir: &Path, placed: &str) {
+    let _ = std::fs::remove_file(dir.join(format!("{placed}{REPORT_SUFFIX}")));
 }
 
 /// Writes `report` as `dir/<placed>.error.txt`, through a hidden temporary file renamed into

@@ -515,14 +515,17 @@ impl Pipeline {
             }
         };
         let note = loop {
-            match filing::place(inbox, &row.name, &dir, &placed, row.identity)? {
-                Placement::Moved => {
-                    if rejected {
-                        let report = row.report.as_deref().unwrap_or("the file was rejected");
-                        filing::write_report(&dir, &placed, report)?;
-                    }
-                    break None;
-                }
+            // The report goes first: whoever sees the file in error/ finds its report beside it.
+            if rejected {
+                let report = row.report.as_deref().unwrap_or("the file was rejected");
+                filing::write_report(&dir, &placed, report)?;
+            }
+            let placement = filing::place(inbox, &row.name, &dir, &placed, row.identity)?;
+            if rejected && placement != Placement::Moved {
+                filing::remove_report(&dir, &placed);
+            }
+            match placement {
+                Placement::Moved => break None,
                 Placement::Taken => {
                     placed = filing::free_name(&dir, &row.name, rejected)?;
                     self.set_placed(row.id, &placed).await?;
