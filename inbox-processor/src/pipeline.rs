@@ -328,7 +328,7 @@ impl Pipeline {
             let mut conn = self.ledger.pool().acquire().await?;
             let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
             if sqlite {
-                sqlx::query("PRAGMA cache_size = -131072")
+                sqlx::query("PRAGMA cache_size = -32768")
                     .execute(&mut *conn)
                     .await?;
             }
@@ -375,7 +375,7 @@ impl Pipeline {
         // in the WAL over and over; this connection gets a bigger one while it commits.
         let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
         if sqlite {
-            sqlx::query("PRAGMA cache_size = -131072")
+            sqlx::query("PRAGMA cache_size = -32768")
                 .execute(&mut *conn)
                 .await?;
         }
