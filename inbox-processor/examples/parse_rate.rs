@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use inbox_processor::parse;
 
+// The same allocator as the server binary, so the rate is the one the server reaches.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: parse_rate FILE.csv");

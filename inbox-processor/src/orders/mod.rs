@@ -174,13 +174,20 @@ async fn upsert_shipments(
     now: i64,
     rows: &str,
 ) -> Result<(), sqlx::Error> {
-    // SQLite needs the WHERE to tell the upsert's ON from a join's.
-    const SQLITE: &str = upsert!(
-        "SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-         json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
-         json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
-         json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'), \
-         json_extract(value, '$[11]'), $2, $3, $3 FROM json_each($4) WHERE true"
+    // SQLite needs the WHERE to tell the upsert's ON from a join's. Each element is taken out
+    // of the batch once (the materialized `r`); referring to json_each's `value` in every
+    // column would re-serialise the element for each of them (most of the statement's time),
+    // while the same text given to json_extract twelve times is parsed once, from SQLite's
+    // JSON cache.
+    const SQLITE: &str = concat!(
+        "WITH r(v) AS MATERIALIZED (SELECT value FROM json_each($4)) ",
+        upsert!(
+            "SELECT $1, json_extract(v, '$[0]'), json_extract(v, '$[1]'), \
+             json_extract(v, '$[2]'), json_extract(v, '$[3]'), json_extract(v, '$[4]'), \
+             json_extract(v, '$[5]'), json_extract(v, '$[6]'), json_extract(v, '$[7]'), \
+             json_extract(v, '$[8]'), json_extract(v, '$[9]'), json_extract(v, '$[10]'), \
+             json_extract(v, '$[11]'), $2, $3, $3 FROM r WHERE true"
+        )
     );
     // `json`, not `jsonb`: `e->11` keeps the object's text as written.
     const POSTGRES: &str = upsert!(
