@@ -248,7 +248,11 @@ impl<A: Accounts> Context<A> {
                 ctx.accounts.queue_depth(tracking.depth());
                 pending
             };
-            if let Some(readiness) = pending {
+            // An event that came in while the file was handled (the watcher's, beside the
+            // frontend's arrival) needs another look only if a file is there again.
+            let gone = next.is_none()
+                && std::fs::symlink_metadata(ctx.homes.join(&key.0).join(&key.1)).is_err();
+            if let Some(readiness) = pending.filter(|_| !gone) {
                 let _ = ctx.jobs.send((key.0.clone(), key.1.clone(), readiness));
             }
             if let Some(delay) = next {
