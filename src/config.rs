@@ -194,6 +194,47 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub shutdown_grace: Option<u64>,
+    /// Inbox files processed at once [default: the number of cores, 2 to 8].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_WORKERS",
+        global = true,
+        value_name = "N"
+    )]
+    pub inbox_workers: Option<u32>,
+    /// Inbox files bigger than this are rejected unread, to error/ [default: 536870912].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_MAX_FILE_SIZE",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub inbox_max_file_size: Option<u64>,
+    /// Seconds reading and parsing one inbox file may take before it goes to error/ [default: 300].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_FILE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub inbox_file_timeout: Option<u64>,
+    /// Seconds a file found by a scan or a change event must stay unchanged before it is read
+    /// [default: 2].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_SETTLE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub inbox_settle: Option<u64>,
+    /// Seconds between rescans of every inbox, for events that were lost [default: 30].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_RESCAN",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub inbox_rescan: Option<u64>,
 }
 
 /// The TOML file's shape: the same keys as the flags, with `_` for `-`.
@@ -220,6 +261,11 @@ struct FileConfig {
     login_failure_window: Option<u64>,
     login_block: Option<u64>,
     shutdown_grace: Option<u64>,
+    inbox_workers: Option<u32>,
+    inbox_max_file_size: Option<u64>,
+    inbox_file_timeout: Option<u64>,
+    inbox_settle: Option<u64>,
+    inbox_rescan: Option<u64>,
 }
 
 /// Where the FTPS certificate comes from.
@@ -237,6 +283,21 @@ pub enum TlsSource {
         /// The folder.
         dir: PathBuf,
     },
+}
+
+/// How the inbox processes files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxConfig {
+    /// Files processed at once.
+    pub workers: u32,
+    /// Files bigger than this are rejected unread.
+    pub max_file_bytes: u64,
+    /// Reading and parsing one file may take this long.
+    pub file_timeout: Duration,
+    /// A file seen by a scan or a change event must hold still this long before it is read.
+    pub settle: Duration,
+    /// Every inbox is scanned again this often.
+    pub rescan: Duration,
 }
 
 /// How repeated failed logins from one address are answered.
@@ -285,6 +346,8 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// Time running transfers get on shutdown.
     pub shutdown_grace: Duration,
+    /// How the inbox processes files.
+    pub inbox: InboxConfig,
 }
 
 impl Config {
@@ -398,6 +461,45 @@ impl Config {
                 .unwrap_or(30)
                 .min(3600),
         );
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let default_workers = u32::try_from(cores.clamp(2, 8)).unwrap_or(2);
+        let workers = positive(
+            "--inbox-workers",
+            args.inbox_workers
+                .or(file.inbox_workers)
+                .unwrap_or(default_workers),
+        )?;
+        if workers > 64 {
+            return Err(invalid(
+                "--inbox-workers",
+                format!("{workers} is out of range (1 to 64)"),
+            ));
+        }
+        let max_file_bytes = args
+            .inbox_max_file_size
+            .or(file.inbox_max_file_size)
+            .unwrap_or(512 * 1024 * 1024);
+        if max_file_bytes == 0 {
+            return Err(invalid("--inbox-max-file-size", "must be 1 byte or more"));
+        }
+        let inbox = InboxConfig {
+            workers,
+            max_file_bytes,
+            file_timeout: seconds(
+                "--inbox-file-timeout",
+                args.inbox_file_timeout
+                    .or(file.inbox_file_timeout)
+                    .unwrap_or(300),
+            )?,
+            settle: seconds(
+                "--inbox-settle",
+                args.inbox_settle.or(file.inbox_settle).unwrap_or(2),
+            )?,
+            rescan: seconds(
+                "--inbox-rescan",
+                args.inbox_rescan.or(file.inbox_rescan).unwrap_or(30),
+            )?,
+        };
         let http_trusted_proxies = match args
             .http_trusted_proxies
             .clone()
@@ -440,6 +542,7 @@ impl Config {
             max_sessions_per_user,
             login_policy,
             shutdown_grace,
+            inbox,
         })
     }
 
@@ -493,7 +596,16 @@ impl fmt::Display for Config {
             self.login_policy.window.as_secs()
         )?;
         writeln!(f, "login_block = {}", self.login_policy.block_for.as_secs())?;
-        write!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())
+        writeln!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())?;
+        writeln!(f, "inbox_workers = {}", self.inbox.workers)?;
+        writeln!(f, "inbox_max_file_size = {}", self.inbox.max_file_bytes)?;
+        writeln!(
+            f,
+            "inbox_file_timeout = {}",
+            self.inbox.file_timeout.as_secs()
+        )?;
+        writeln!(f, "inbox_settle = {}", self.inbox.settle.as_secs())?;
+        write!(f, "inbox_rescan = {}", self.inbox.rescan.as_secs())
     }
 }
 

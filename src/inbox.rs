@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::arrivals::Arrival;
+use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::{FileResult, Metrics};
 use crate::server::Core;
@@ -51,9 +52,24 @@ impl Accounts for UserAccounts {
     }
 }
 
-/// The pipeline over `db` and the homes in `homes`, with the production settings.
+/// The pipeline over `db` and the homes in `homes`, with the default settings.
 pub fn pipeline(db: &Db, homes: impl Into<PathBuf>) -> Pipeline {
     Pipeline::new(Ledger::new(db.pool().clone()), homes, Settings::default())
+}
+
+/// The inbox settings of `config` (`--inbox-*`), over the defaults.
+pub fn settings(config: &Config) -> Settings {
+    let defaults = Settings::default();
+    Settings {
+        workers: usize::try_from(config.inbox.workers).unwrap_or(1),
+        settle: config.inbox.settle,
+        rescan: config.inbox.rescan,
+        limits: inbox_processor::Limits {
+            max_bytes: config.inbox.max_file_bytes,
+            timeout: config.inbox.file_timeout,
+        },
+        ..defaults
+    }
 }
 
 /// Starts the inbox processor on the core's task tracker, fed by the frontends' arrivals, until
@@ -73,7 +89,11 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
         }
     });
     let processor = Processor::new(
-        pipeline(db, core.config.homes_dir()),
+        Pipeline::new(
+            Ledger::new(db.pool().clone()),
+            core.config.homes_dir(),
+            settings(&core.config),
+        ),
         UserAccounts {
             users: core.users.clone(),
             metrics: core.metrics.clone(),

@@ -333,8 +333,20 @@ fn configuration_sources_and_precedence() {
 fn bad_configuration_values_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 10] = [
         (&["--ftp-addr", "nowhere"], &[], "--ftp-addr"),
+        (&["--inbox-workers", "0"], &[], "--inbox-workers"),
+        (
+            &["--inbox-max-file-size", "0"],
+            &[],
+            "--inbox-max-file-size",
+        ),
+        (&[], &[("FREIGHTDROP_INBOX_SETTLE", "0")], "--inbox-settle"),
+        (
+            &["--http-trusted-proxies", "10.0.0.0/99"],
+            &[],
+            "--http-trusted-proxies",
+        ),
         (
             &[],
             &[("FREIGHTDROP_PASSIVE_PORTS", "9-1")],

@@ -12,7 +12,7 @@ use common::inbox::{
     count, drop_file, orders_csv, placed, status_csv, wait_gone, wait_placed, BAD_CSV,
 };
 use common::server::{wait_for, TestServer};
-use common::{stdout, Backend, TestEnv};
+use common::{stderr, stdout, Backend, TestEnv};
 
 const PASSWORD: &str = "alice-password";
 
@@ -231,6 +231,44 @@ async fn uploads_over_ftp_and_sftp_end_in_done_with_their_orders() {
     );
     let log = server.log();
     assert!(log.contains("file arrived in inbox"), "{log}");
+}
+
+/// `--inbox-max-file-size` reaches the pipeline: a bigger file goes to error/ unread, saying why.
+#[tokio::test]
+async fn the_inbox_size_limit_is_configurable() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let added = env.cli(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--customer",
+            "1234",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(added.status.success());
+    let file = env.dir.path().join("week.csv");
+    std::fs::write(&file, orders_csv("1234", &["L1", "L2", "L3"])).unwrap();
+    let out = env.cli(
+        &[
+            "--inbox-max-file-size",
+            "100",
+            "import",
+            file.to_str().unwrap(),
+            "--user",
+            "alice",
+        ],
+        None,
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("rejected"), "{text}");
+    let report =
+        std::fs::read_to_string(env.home("alice").join("error/week.csv.error.txt")).unwrap();
+    assert!(report.contains("100"), "{report}");
+    let config = env.cli(&["--inbox-workers", "3", "check-config"], None);
+    assert!(stdout(&config).contains("inbox_workers = 3"));
 }
 
 #[tokio::test]

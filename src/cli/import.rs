@@ -39,7 +39,11 @@ pub(crate) struct ImportArgs {
     dry_run: bool,
 }
 
-pub(crate) async fn run(args: ImportArgs, store: &UserStore) -> Result<(), Failure> {
+pub(crate) async fn run(
+    args: ImportArgs,
+    store: &UserStore,
+    settings: Settings,
+) -> Result<(), Failure> {
     let user = store
         .require(&args.user)
         .await
@@ -65,10 +69,14 @@ pub(crate) async fn run(args: ImportArgs, store: &UserStore) -> Result<(), Failu
         .len();
     let progress = progress_line(size);
     if args.dry_run {
-        return dry_run(&args.file, &name, &uploader, progress).await;
+        return dry_run(&args.file, &name, &uploader, progress, settings).await;
     }
     let inbox = store.tree().path_of(&user.name);
-    let pipeline = crate::inbox::pipeline(store.db(), store.tree().dir());
+    let pipeline = inbox_processor::Pipeline::new(
+        inbox_processor::Ledger::new(store.db().pool().clone()),
+        store.tree().dir(),
+        settings,
+    );
     let before = pipeline.ledger().last_id().await.map_err(failed)?;
     copy_into_inbox(&args.file, &inbox, &name)?;
     let outcome = pipeline
@@ -109,10 +117,11 @@ async fn dry_run(
     name: &str,
     uploader: &Uploader,
     progress: Option<Progress>,
+    settings: Settings,
 ) -> Result<(), Failure> {
     let file = std::fs::File::open(path)
         .map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?;
-    let limits = Settings::default().limits;
+    let limits = settings.limits;
     let verdict = examine::examine(
         file,
         name,

@@ -130,7 +130,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Import(args) => {
             let store = open_store(&config).await?;
-            let result = import::run(args, &store).await;
+            let result = import::run(args, &store, crate::inbox::settings(&config)).await;
             store.db().close().await;
             result
         }
