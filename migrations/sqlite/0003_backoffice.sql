@@ -67,3 +67,6 @@ CREATE INDEX outbox_files_user ON outbox_files (user_name, id);
 -- track & trace API.
 ALTER TABLE shipments ADD COLUMN delivery_postcode TEXT;
 CREATE INDEX shipments_postcode ON shipments (customer, delivery_postcode);
+
+-- No query looks shipments up by order reference; its index only slowed every upsert.
+DROP INDEX IF EXISTS shipments_order;
