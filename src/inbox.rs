@@ -52,9 +52,9 @@ impl Accounts for UserAccounts {
     }
 }
 
-/// The pipeline over `db` and the homes in `homes`, with the default settings.
-pub fn pipeline(db: &Db, homes: impl Into<PathBuf>) -> Pipeline {
-    Pipeline::new(Ledger::new(db.pool().clone()), homes, Settings::default())
+/// The pipeline over `db` and the homes in `homes`, with `settings` (see [`settings`]).
+pub fn pipeline(db: &Db, homes: impl Into<PathBuf>, settings: Settings) -> Pipeline {
+    Pipeline::new(Ledger::new(db.pool().clone()), homes, settings)
 }
 
 /// The inbox settings of `config` (`--inbox-*`), over the defaults.
@@ -89,11 +89,7 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
         }
     });
     let processor = Processor::new(
-        Pipeline::new(
-            Ledger::new(db.pool().clone()),
-            core.config.homes_dir(),
-            settings(&core.config),
-        ),
+        pipeline(db, core.config.homes_dir(), settings(&core.config)),
         UserAccounts {
             users: core.users.clone(),
             metrics: core.metrics.clone(),

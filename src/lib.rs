@@ -14,6 +14,7 @@ pub mod ftp;
 pub mod gate;
 pub mod home;
 pub mod inbox;
+pub mod key_file;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

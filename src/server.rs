@@ -128,14 +128,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // any listener is bound.
     let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     let inbox = crate::inbox::start(&core, &db, arrived);
-    let pool = db.pool().clone();
-    core.tasks.spawn(async move {
-        match inbox_processor::lookup::backfill_postcodes(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(shipments = n, "filled in the postcode search key of older shipments"),
-            Err(e) => tracing::warn!(error = %e, "cannot fill in the postcode search key of older shipments"),
-        }
-    });
 
     // frontends start here
     let ftp_addr = crate::ftp::start(&core).await?;

@@ -2,7 +2,6 @@
 //! certs folder on first start and reused on every start after, so clients that pinned it keep
 //! working.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::TlsSource;
@@ -97,34 +96,19 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CertErr
     let certified = rcgen::generate_simple_self_signed(names)
         .map_err(|e| CertError::Generate(e.to_string()))?;
     // The key first, so a cert never exists without its key.
-    write_atomically(
+    let write = |path: &Path, bytes: &[u8], mode| {
+        crate::key_file::replace(path, bytes, mode).map_err(|source| CertError::Io {
+            action: "cannot write",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    write(
         key_path,
         certified.key_pair.serialize_pem().as_bytes(),
         0o600,
     )?;
-    write_atomically(cert_path, certified.cert.pem().as_bytes(), 0o644)
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let io_err = |action, source| CertError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&temp)
-        .map_err(|e| io_err("cannot write", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_err("cannot write", e))?;
-    std::fs::rename(&temp, path).map_err(|e| io_err("cannot move into place", e))
+    write(cert_path, certified.cert.pem().as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -95,6 +95,34 @@ impl Api {
         (status, value)
     }
 
+    /// Makes the user `acme` (customer ACME) and runs the inbox pipeline on `files` dropped
+    /// in its inbox, as the server would.
+    async fn user_with_files(&self, files: &[(&str, &str)]) {
+        self.call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "acme", "customer": "ACME"})),
+        )
+        .await;
+        let pipeline = freightdrop::inbox::pipeline(
+            &self.db,
+            self.env.data_dir().join("homes"),
+            inbox_processor::Settings::default(),
+        );
+        let uploader = inbox_processor::Uploader {
+            user: "acme".into(),
+            customer: "ACME".into(),
+            format: None,
+        };
+        for (name, content) in files {
+            common::inbox::drop_file(&self.home("acme"), name, content.as_bytes());
+            pipeline
+                .process(&uploader, name, None)
+                .await
+                .expect("processed");
+        }
+    }
+
     fn home(&self, user: &str) -> std::path::PathBuf {
         self.env.home(user)
     }
@@ -553,35 +581,14 @@ async fn publishing_writes_out_atomically_and_never_overwrites(backend: Backend)
 
 async fn files_and_orders_come_from_the_ledger(backend: Backend) {
     let api = Api::new(backend).await;
-    api.call(
-        Method::POST,
-        "/api/v1/users",
-        Some(json!({"name": "acme", "customer": "ACME"})),
-    )
+    api.user_with_files(&[
+        (
+            "good.csv",
+            &common::inbox::orders_csv("ACME", &["S1", "S2"]),
+        ),
+        ("bad.csv", common::inbox::BAD_CSV),
+    ])
     .await;
-    // Run the inbox pipeline on two files, as the server would.
-    let pipeline = freightdrop::inbox::pipeline(&api.db, api.env.data_dir().join("homes"));
-    let uploader = inbox_processor::Uploader {
-        user: "acme".into(),
-        customer: "ACME".into(),
-        format: None,
-    };
-    common::inbox::drop_file(
-        &api.home("acme"),
-        "good.csv",
-        common::inbox::orders_csv("ACME", &["S1", "S2"]).as_bytes(),
-    );
-    common::inbox::drop_file(
-        &api.home("acme"),
-        "bad.csv",
-        common::inbox::BAD_CSV.as_bytes(),
-    );
-    for name in ["good.csv", "bad.csv"] {
-        pipeline
-            .process(&uploader, name, None)
-            .await
-            .expect("processed");
-    }
     let (status, value) = api.call(Method::GET, "/api/v1/files?user=acme", None).await;
     assert_eq!(status, StatusCode::OK);
     let files = value["files"].as_array().expect("files");
@@ -785,27 +792,8 @@ async fn openapi_document_matches_what_is_served(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     // Fixtures: a user with a processed file and a shipment.
-    api.call(
-        Method::POST,
-        "/api/v1/users",
-        Some(json!({"name": "acme", "customer": "ACME"})),
-    )
-    .await;
-    let pipeline = freightdrop::inbox::pipeline(&api.db, api.env.data_dir().join("homes"));
-    let uploader = inbox_processor::Uploader {
-        user: "acme".into(),
-        customer: "ACME".into(),
-        format: None,
-    };
-    common::inbox::drop_file(
-        &api.home("acme"),
-        "good.csv",
-        common::inbox::orders_csv("ACME", &["S1"]).as_bytes(),
-    );
-    pipeline
-        .process(&uploader, "good.csv", None)
-        .await
-        .expect("processed");
+    api.user_with_files(&[("good.csv", &common::inbox::orders_csv("ACME", &["S1"]))])
+        .await;
     let (_, files) = api.call(Method::GET, "/api/v1/files", None).await;
     let file_id = files["files"][0]["id"].as_i64().expect("id").to_string();
 

@@ -202,48 +202,6 @@ pub async fn history(
         .collect())
 }
 
-/// Fills `shipments.delivery_postcode` for rows stored before the column existed (it is `NULL`
-/// there), from the stored shipment's delivery address; rows without one get `''`. Returns the
-/// rows filled. Safe to run on several nodes at once: each row gets the same value.
-///
-/// # Errors
-/// [`LookupError`] when the database fails.
-pub async fn backfill_postcodes(pool: &AnyPool) -> Result<u64, LookupError> {
-    let mut filled = 0;
-    loop {
-        let rows = sqlx::query(
-            "SELECT customer, shipment_id, data FROM shipments \
-             WHERE delivery_postcode IS NULL LIMIT 500",
-        )
-        .fetch_all(pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(filled);
-        }
-        let mut tx = pool.begin().await?;
-        for row in &rows {
-            let customer: String = row.try_get("customer")?;
-            let shipment_id: String = row.try_get("shipment_id")?;
-            let data: String = row.try_get("data")?;
-            let key = serde_json::from_str::<serde_json::Value>(&data)
-                .ok()
-                .and_then(|v| v["delivery"]["postcode"].as_str().map(postcode_key))
-                .unwrap_or_default();
-            sqlx::query(
-                "UPDATE shipments SET delivery_postcode = $1 \
-                 WHERE customer = $2 AND shipment_id = $3 AND delivery_postcode IS NULL",
-            )
-            .bind(key)
-            .bind(customer)
-            .bind(shipment_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        filled += rows.len() as u64;
-    }
-}
-
 fn shipment_of(row: &AnyRow) -> StoredShipment {
     let data: String = row.try_get("data").unwrap_or_default();
     StoredShipment {

@@ -445,21 +445,7 @@ impl Pipeline {
         let dir = inbox.join(if rejected { ERROR } else { DONE });
         std::fs::create_dir_all(&dir)?;
         finish.placed_name = filing::free_name(&dir, &row.name, rejected)?;
-        if !self.ledger.finish(&mut tx, row.id, &finish).await? {
-            tx.rollback().await?;
-            return Err(PipelineError::LostClaim);
-        }
-        tx.commit().await?;
-        Ok(FileRow {
-            state: finish.state,
-            sha256: finish.sha256,
-            format: finish.format,
-            finished_at: Some(crate::ledger::now_secs()),
-            counts: Some(finish.counts),
-            report: finish.report,
-            placed_name: Some(finish.placed_name),
-            ..row.clone()
-        })
+        finish_and_commit(&self.ledger, tx, row, finish).await
     }
 
     /// The one transaction: the orders stored, the ledger row finished with the name chosen
@@ -484,21 +470,7 @@ impl Pipeline {
         if let Some(parsed) = &parsed {
             finish.counts = orders::store(&mut tx, &uploader.customer, row.id, parsed).await?;
         }
-        if !self.ledger.finish(&mut tx, row.id, &finish).await? {
-            tx.rollback().await?;
-            return Err(PipelineError::LostClaim);
-        }
-        tx.commit().await?;
-        Ok(FileRow {
-            state: finish.state,
-            sha256: finish.sha256,
-            format: finish.format,
-            finished_at: Some(crate::ledger::now_secs()),
-            counts: Some(finish.counts),
-            report: finish.report,
-            placed_name: Some(finish.placed_name),
-            ..row.clone()
-        })
+        finish_and_commit(&self.ledger, tx, row, finish).await
     }
 
     /// Moves a committed file to `done/` or `error/` (with its report) and closes its row.
@@ -637,4 +609,29 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Ends the file's one transaction: its ledger row finished (which proves the claim is still
+/// this process's; if not, nothing is kept), then the commit. Returns the row as committed.
+async fn finish_and_commit(
+    ledger: &Ledger,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    row: &FileRow,
+    finish: Finish,
+) -> Result<FileRow, PipelineError> {
+    if !ledger.finish(&mut tx, row.id, &finish).await? {
+        tx.rollback().await?;
+        return Err(PipelineError::LostClaim);
+    }
+    tx.commit().await?;
+    Ok(FileRow {
+        state: finish.state,
+        sha256: finish.sha256,
+        format: finish.format,
+        finished_at: Some(crate::ledger::now_secs()),
+        counts: Some(finish.counts),
+        report: finish.report,
+        placed_name: Some(finish.placed_name),
+        ..row.clone()
+    })
 }

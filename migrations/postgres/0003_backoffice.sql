@@ -66,6 +66,9 @@ CREATE INDEX outbox_files_user ON outbox_files (user_name, id);
 -- Shipments are searched by delivery postcode (upper case, no spaces), by the backoffice and the
 -- track & trace API.
 ALTER TABLE shipments ADD COLUMN delivery_postcode TEXT;
+-- Shipments stored before: the same key (upper case, without white space).
+UPDATE shipments SET delivery_postcode =
+    UPPER(REGEXP_REPLACE(COALESCE((data::json)->'delivery'->>'postcode', ''), '\s', '', 'g'));
 CREATE INDEX shipments_postcode ON shipments (customer, delivery_postcode);
 
 -- No query looks shipments up by order reference; its index only slowed every upsert.

@@ -66,6 +66,10 @@ CREATE INDEX outbox_files_user ON outbox_files (user_name, id);
 -- Shipments are searched by delivery postcode (upper case, no spaces), by the backoffice and the
 -- track & trace API.
 ALTER TABLE shipments ADD COLUMN delivery_postcode TEXT;
+-- Shipments stored before: the same key (upper case, without spaces, tabs or line breaks).
+UPDATE shipments SET delivery_postcode = UPPER(REPLACE(REPLACE(REPLACE(REPLACE(
+    COALESCE(json_extract(data, '$.delivery.postcode'), ''),
+    ' ', ''), char(9), ''), char(10), ''), char(13), ''));
 CREATE INDEX shipments_postcode ON shipments (customer, delivery_postcode);
 
 -- No query looks shipments up by order reference; its index only slowed every upsert.

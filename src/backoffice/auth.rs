@@ -20,6 +20,7 @@ use super::request::Client;
 use super::AppState;
 use crate::metrics::LoginResult;
 use crate::staff::Credential;
+use crate::tracking::signature::constant_time_eq;
 use crate::users::Password;
 
 /// The session cookie's name.
@@ -111,13 +112,6 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<Credential> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| Credential::new(value))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Debug, Deserialize)]

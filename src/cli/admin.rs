@@ -2,9 +2,10 @@
 //! standard input, or generated), list, set a password, remove; issue, list and revoke bearer
 //! tokens for scripts.
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
-use super::password_input::{self, Source};
+use super::password_input::{self, PasswordArgs, Source};
+use super::time;
 use super::Failure;
 use crate::staff::{Staff, StaffError};
 
@@ -52,17 +53,6 @@ pub(crate) enum AdminCommand {
     },
 }
 
-/// How the password is given.
-#[derive(Debug, Args)]
-pub(crate) struct PasswordArgs {
-    /// Read the password from the first line of standard input.
-    #[arg(long, conflicts_with = "generate_password")]
-    password_stdin: bool,
-    /// Generate a strong password and print it once.
-    #[arg(long)]
-    generate_password: bool,
-}
-
 fn failure(e: StaffError) -> Failure {
     match e {
         StaffError::InvalidName(_) | StaffError::Password(_) => Failure::usage(e.to_string()),
@@ -75,7 +65,7 @@ fn failure(e: StaffError) -> Failure {
 pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Failure> {
     match command {
         AdminCommand::Add { name, password } => {
-            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let source = password.source();
             let secret = password_input::obtain(source)?;
             let shown = matches!(source, Source::Generate).then(|| secret.expose().to_owned());
             staff.add(&name, secret).await.map_err(failure)?;
@@ -99,7 +89,7 @@ pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Fail
             Ok(())
         }
         AdminCommand::Passwd { name, password } => {
-            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let source = password.source();
             let secret = password_input::obtain(source)?;
             let shown = matches!(source, Source::Generate).then(|| secret.expose().to_owned());
             staff.set_password(&name, secret).await.map_err(failure)?;
@@ -152,13 +142,4 @@ pub(crate) async fn run(command: AdminCommand, staff: &Staff) -> Result<(), Fail
             Ok(())
         }
     }
-}
-
-fn time(seconds: Option<i64>) -> String {
-    seconds
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(
-            || "-".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-        )
 }

@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::Failure;
+use super::{time, Failure};
 use crate::config::Config;
 use crate::db::Db;
 use crate::tracking::keys::{ApiKey, ApiKeyError, ApiKeys};
@@ -132,13 +132,4 @@ fn print_table(users: &[ApiKey]) {
             time(user.last_used_at),
         );
     }
-}
-
-fn time(seconds: Option<i64>) -> String {
-    seconds
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(
-            || "never".to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-        )
 }

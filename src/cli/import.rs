@@ -72,11 +72,7 @@ pub(crate) async fn run(
         return dry_run(&args.file, &name, &uploader, progress, settings).await;
     }
     let inbox = store.tree().path_of(&user.name);
-    let pipeline = inbox_processor::Pipeline::new(
-        inbox_processor::Ledger::new(store.db().pool().clone()),
-        store.tree().dir(),
-        settings,
-    );
+    let pipeline = crate::inbox::pipeline(store.db(), store.tree().dir(), settings);
     let before = pipeline.ledger().last_id().await.map_err(failed)?;
     copy_into_inbox(&args.file, &inbox, &name)?;
     let outcome = pipeline

@@ -163,6 +163,16 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
     }
 }
 
+/// A time for people: `2025-06-02 14:20:00Z`, or `never`.
+pub(crate) fn time(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || "never".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        )
+}
+
 /// Opens the database and the homes named by the configuration.
 pub(crate) async fn open_store(config: &Config) -> Result<UserStore, Failure> {
     let db = Db::connect(&config.database_url)

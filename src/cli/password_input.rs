@@ -3,8 +3,28 @@
 
 use std::io::BufRead;
 
+use clap::Args;
+
 use super::Failure;
 use crate::users::Password;
+
+/// How a password is given on the command line: one of these flags, or neither for a prompt.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "generate_password")]
+    password_stdin: bool,
+    /// Generate a strong password and print it once.
+    #[arg(long)]
+    generate_password: bool,
+}
+
+impl PasswordArgs {
+    /// The source these flags choose.
+    pub(crate) fn source(&self) -> Source {
+        Source::from_flags(self.password_stdin, self.generate_password)
+    }
+}
 
 /// How the password is given.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::password_input::{self, Source};
+use super::password_input::{self, PasswordArgs, Source};
+use super::time;
 use super::Failure;
 use crate::users::{NewUser, ProtocolSet, PublicKey, User, UserError, UserStore};
 
@@ -77,17 +78,6 @@ pub(crate) enum KeyCommand {
     },
 }
 
-/// How a password is given.
-#[derive(Debug, Args)]
-pub(crate) struct PasswordArgs {
-    /// Read the password from the first line of standard input.
-    #[arg(long, conflicts_with = "generate_password")]
-    password_stdin: bool,
-    /// Generate a strong password and print it once.
-    #[arg(long)]
-    generate_password: bool,
-}
-
 /// Arguments of `user add`.
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
@@ -135,7 +125,7 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
         }
         UserCommand::Passwd { name, password } => {
             store.require(&name).await.map_err(failure)?;
-            let source = Source::from_flags(password.password_stdin, password.generate_password);
+            let source = password.source();
             let new = password_input::obtain(source)?;
             store
                 .set_password(&name, new.clone())
@@ -196,10 +186,7 @@ async fn add(args: AddArgs, store: &UserStore) -> Result<(), Failure> {
     if store.get(&args.name).await.map_err(failure)?.is_some() {
         return Err(failure(UserError::Exists(args.name)));
     }
-    let source = Source::from_flags(
-        args.password.password_stdin,
-        args.password.generate_password,
-    );
+    let source = args.password.source();
     let password = password_input::obtain(source)?;
     let user = store
         .add(NewUser {
@@ -299,13 +286,4 @@ fn print_user(store: &UserStore, user: &User) {
     for key in &user.keys {
         println!("ssh key:       {}", key.fingerprint);
     }
-}
-
-fn time(seconds: Option<i64>) -> String {
-    seconds
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(
-            || "never".to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-        )
 }

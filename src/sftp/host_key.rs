@@ -2,8 +2,6 @@
 //! start, because partners pin it and a silent change would lock them out (or teach them to
 //! ignore the warning).
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore as _;
@@ -75,30 +73,12 @@ pub fn load_or_create(data_dir: &Path) -> Result<PrivateKey, HostKeyError> {
         .public_key()
         .to_openssh()
         .map_err(|e| HostKeyError::Encode(e.to_string()))?;
-    write_atomically(&path, text.as_bytes(), 0o600).map_err(write_err)?;
+    crate::key_file::replace(&path, text.as_bytes(), 0o600).map_err(write_err)?;
     let pub_path = data_dir.join(format!("{FILE_NAME}.pub"));
-    write_atomically(&pub_path, format!("{public}\n").as_bytes(), 0o644).map_err(write_err)?;
+    crate::key_file::replace(&pub_path, format!("{public}\n").as_bytes(), 0o644)
+        .map_err(write_err)?;
     tracing::info!(fingerprint = %key.public_key().fingerprint(HashAlg::Sha256), "SSH host key generated");
     Ok(key)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 //! shows its content. It knows nothing of the database or of HTTP.
 
 use std::fmt;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
@@ -196,7 +195,7 @@ impl KeyFile {
         }
         let mut bytes = [0u8; KEY_LEN];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let written = write_new(&self.path, &bytes);
+        let written = crate::key_file::create_new(&self.path, &bytes, 0o600);
         bytes.fill(0);
         match written {
             Ok(()) => {
@@ -208,25 +207,6 @@ impl KeyFile {
             Err(e) => Err(write_err(e)),
         }
     }
-}
-
-/// Writes `bytes` to a temporary name (0600) and links it to `path` only if `path` does not
-/// exist yet, so a crash never leaves half a key and a race never replaces a key in use.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::hard_link(&tmp, path)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
 }
 
 /// The AES-256-GCM key that seals API secrets at rest.
