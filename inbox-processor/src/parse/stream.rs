@@ -26,7 +26,7 @@
 //! This module owns batching and the second reading; the rules stay in `validation`. It does no
 //! I/O of its own: the caller hands it readers.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io::{self, Read};
 
 use super::draft::ShipmentDraft;
@@ -181,13 +181,14 @@ impl Assembler {
                 self.late.shipments += 1;
                 self.late.goods_lines += goods as u64;
                 let mut found = Findings::default();
-                let id = draft.shipment_id.clone();
-                header.shipments.push(draft.build(&mut found));
+                let shipment = draft.build(&mut found);
                 if let Err(rejected) = found.finish() {
                     for problem in rejected.problems {
-                        self.late.provisional.push((id.clone(), problem));
+                        let id = shipment.shipment_id.clone();
+                        self.late.provisional.push((id, problem));
                     }
                 }
+                header.shipments.push(shipment);
             }
             batch.orders.push(header);
         }
@@ -264,7 +265,7 @@ impl Assembler {
 
     /// The shipments merged by the second reading, with their orders' final values.
     pub(super) fn end_replay(&mut self, replay: Replay) -> Batch {
-        let mut by_order: HashMap<u32, Vec<ShipmentDraft>> = HashMap::new();
+        let mut by_order: HashMap<u32, Vec<ShipmentDraft>> = HashMap::default();
         for (id, draft) in replay.drafts {
             if let Some(place) = self.shipment_index.get(&id) {
                 by_order.entry(place.order).or_default().push(draft);

@@ -18,6 +18,9 @@ pub(crate) struct Header {
     /// The field of each column; `None` for unknown or unnamed columns.
     columns: Vec<Option<Field>>,
     kind: Kind,
+    /// The number of known columns of goods-line fields, and of the other fields.
+    goods_columns: usize,
+    other_columns: usize,
 }
 
 impl Header {
@@ -104,7 +107,18 @@ impl Header {
                 "a status-update file needs a shipmentID, orderID or trackingNbr column",
             ));
         }
-        ok.then_some(Header { columns, kind })
+        let goods_columns = columns
+            .iter()
+            .flatten()
+            .filter(|f| f.level() == Level::Goods)
+            .count();
+        let other_columns = columns.iter().flatten().count() - goods_columns;
+        ok.then_some(Header {
+            columns,
+            kind,
+            goods_columns,
+            other_columns,
+        })
     }
 
     /// The number of columns, named or not.
@@ -133,7 +147,8 @@ impl Header {
         cells: impl IntoIterator<Item = (usize, Cow<'a, str>)>,
     ) -> Option<Record> {
         let mut record = Record::new(location, self.kind);
-        let mut goods = Vec::new();
+        record.fields.reserve_exact(self.other_columns);
+        let mut goods = Vec::with_capacity(self.goods_columns);
         for (i, text) in cells {
             let Some(Some(field)) = self.columns.get(i) else {
                 continue;
@@ -162,6 +177,7 @@ impl Header {
             return None;
         }
         if self.kind == Kind::Order {
+            record.goods.reserve_exact(1);
             record.goods.push(GoodsRecord {
                 location,
                 number: None,

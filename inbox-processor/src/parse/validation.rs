@@ -6,7 +6,7 @@
 //! or file syntax: the format parsers hand it [`Record`]s one at a time, so memory follows the
 //! model being built, not the file.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
 use super::field::{AddressPart, Field, Level};
@@ -26,6 +26,9 @@ pub(crate) struct Assembler {
     pub(super) orders: Vec<OrderDraft>,
     /// (customerID, orderReference) to the order's index in `orders`.
     order_index: HashMap<(String, Option<String>), usize>,
+    /// The order of the last new shipment: rows of one order usually come together, so most
+    /// rows find their order without a lookup.
+    last_order: Option<usize>,
     /// shipmentID to where its shipment is.
     pub(super) shipment_index: HashMap<String, Place>,
     pub(super) status_updates: Vec<StatusUpdate>,
@@ -93,8 +96,8 @@ impl Assembler {
     /// [`Rejected`] with every problem when at least one was found.
     pub(crate) fn finish(mut self) -> Result<Parsed, Rejected> {
         // The indexes are not needed any more; free them before the model is built.
-        self.order_index = HashMap::new();
-        self.shipment_index = HashMap::new();
+        self.order_index = HashMap::default();
+        self.shipment_index = HashMap::default();
         let drafts = std::mem::take(&mut self.orders);
         let mut orders = Vec::with_capacity(drafts.len());
         for order in drafts {
@@ -131,36 +134,55 @@ impl Assembler {
         });
         let slots = self.check_all(fields);
         let goods_seen = goods.len();
-        let goods: Vec<GoodsLine> = goods
-            .into_iter()
-            .filter_map(|g| self.goods_line(g))
-            .collect();
+        let mut lines = Vec::with_capacity(goods_seen);
+        for g in goods {
+            if let Some(line) = self.goods_line(g) {
+                lines.push(line);
+            }
+        }
         if !has_customer {
             self.missing(location, Field::CustomerId);
         }
         if !has_shipment {
             self.missing(location, Field::ShipmentId);
         }
-        let customer = text_of(&slots, Field::CustomerId);
-        let reference = text_of(&slots, Field::OrderReference);
-        let (Some(customer), Some(shipment_id)) = (customer, text_of(&slots, Field::ShipmentId))
-        else {
-            return;
-        };
+        // The three keys are taken out of the slots; the rest are order or shipment values.
+        let (mut customer, mut reference, mut shipment_id) = (None, None, None);
         let mut order_slots = Vec::new();
-        let mut shipment_slots = Vec::new();
-        for slot in slots {
-            match slot.field.level() {
-                _ if matches!(
-                    slot.field,
-                    Field::CustomerId | Field::OrderReference | Field::ShipmentId
-                ) => {}
-                Level::Order => order_slots.push(slot),
-                Level::Shipment => shipment_slots.push(slot),
-                Level::Goods | Level::Status => self.ignore(slot.field, Kind::Order, slot.location),
+        let mut shipment_slots = Vec::with_capacity(slots.len());
+        let mut stray = Vec::new();
+        for Slot {
+            field,
+            value,
+            location,
+        } in slots
+        {
+            match (field, value) {
+                (Field::CustomerId, Value::Text(t)) => customer = Some(t),
+                (Field::OrderReference, Value::Text(t)) => reference = Some(t),
+                (Field::ShipmentId, Value::Text(t)) => shipment_id = Some(t),
+                (Field::CustomerId | Field::OrderReference | Field::ShipmentId, _) => {}
+                (field, value) => {
+                    let slot = Slot {
+                        field,
+                        value,
+                        location,
+                    };
+                    match field.level() {
+                        Level::Order => order_slots.push(slot),
+                        Level::Shipment => shipment_slots.push(slot),
+                        Level::Goods | Level::Status => stray.push((field, location)),
+                    }
+                }
             }
         }
-        let (o, s) = match self.shipment_index.get(&shipment_id) {
+        let (Some(customer), Some(shipment_id)) = (customer, shipment_id) else {
+            return;
+        };
+        for (field, location) in stray {
+            self.ignore(field, Kind::Order, location);
+        }
+        let (o, s, late_id) = match self.shipment_index.get(&shipment_id) {
             Some(&Place {
                 order: o,
                 slot: s,
@@ -191,20 +213,10 @@ impl Assembler {
                     ));
                     return;
                 }
-                (o, s)
+                (o, s, Some(shipment_id))
             }
             None => {
-                let key = (customer, reference);
-                let o = match self.order_index.get(&key) {
-                    Some(&o) => o,
-                    None => {
-                        let o = self.orders.len();
-                        self.orders
-                            .push(OrderDraft::new(key.0.clone(), key.1.clone()));
-                        self.order_index.insert(key, o);
-                        o
-                    }
-                };
+                let o = self.order_of(customer, reference);
                 let shipments = &mut self.orders[o].shipments;
                 if shipments.is_empty() {
                     self.pending_orders.push(o as u32);
@@ -217,8 +229,8 @@ impl Assembler {
                     first: location,
                     goods: 0,
                 };
-                self.shipment_index.insert(shipment_id.clone(), place);
-                (o, s)
+                self.shipment_index.insert(shipment_id, place);
+                (o, s, None)
             }
         };
         let OrderDraft {
@@ -228,6 +240,9 @@ impl Assembler {
             shipments,
         } = &mut self.orders[o];
         let mut grew = false;
+        if fields.is_empty() {
+            fields.reserve_exact(order_slots.len());
+        }
         for slot in order_slots {
             let owner = || describe_order(customer_id, order_reference.as_deref());
             grew |= merge(fields, slot, owner, &mut self.findings);
@@ -238,20 +253,52 @@ impl Assembler {
         }
         if s == Place::GONE {
             // This shipment already left in a batch: its rows are merged again at the end.
-            self.late.marked.insert(shipment_id);
+            if let Some(id) = late_id {
+                self.late.marked.insert(id);
+            }
             self.late.rows.insert(location);
             return;
         }
         let shipment = &mut shipments[s as usize];
+        if shipment.fields.is_empty() {
+            shipment.fields.reserve_exact(shipment_slots.len());
+        }
         for slot in shipment_slots {
             let owner = || format!("shipment {}", shipment.shipment_id);
             merge(&mut shipment.fields, slot, owner, &mut self.findings);
         }
         shipment.goods_seen += goods_seen;
         shipment.delivery_given |= has_delivery;
-        for line in goods {
-            push_lean(&mut shipment.goods, line);
+        if shipment.goods.is_empty() && lines.len() == lines.capacity() {
+            shipment.goods = lines;
+        } else {
+            for line in lines {
+                push_lean(&mut shipment.goods, line);
+            }
         }
+    }
+
+    /// The index of the order of (`customer`, `reference`), made when new.
+    fn order_of(&mut self, customer: String, reference: Option<String>) -> usize {
+        if let Some(o) = self.last_order {
+            let order = &self.orders[o];
+            if order.customer_id == customer && order.order_reference == reference {
+                return o;
+            }
+        }
+        let key = (customer, reference);
+        let o = match self.order_index.get(&key) {
+            Some(&o) => o,
+            None => {
+                let o = self.orders.len();
+                self.orders
+                    .push(OrderDraft::new(key.0.clone(), key.1.clone()));
+                self.order_index.insert(key, o);
+                o
+            }
+        };
+        self.last_order = Some(o);
+        o
     }
 
     fn add_status(&mut self, record: Record) {

@@ -100,17 +100,19 @@ fn text(raw: &mut String, max: usize) -> Result<Value, String> {
     Ok(Value::Text(std::mem::take(raw)))
 }
 
-fn country(raw: &str) -> Result<Value, String> {
+fn country(raw: &mut String) -> Result<Value, String> {
     if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(Value::Text(raw.to_ascii_uppercase()))
+        raw.make_ascii_uppercase();
+        Ok(Value::Text(std::mem::take(raw)))
     } else {
         Err("not a two-letter country code (ISO 3166-1 alpha-2, e.g. NL)".to_owned())
     }
 }
 
-fn currency(raw: &str) -> Result<Value, String> {
+fn currency(raw: &mut String) -> Result<Value, String> {
     if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(Value::Text(raw.to_ascii_uppercase()))
+        raw.make_ascii_uppercase();
+        Ok(Value::Text(std::mem::take(raw)))
     } else {
         Err("not a three-letter currency code (ISO 4217, e.g. EUR)".to_owned())
     }
