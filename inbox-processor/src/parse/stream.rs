@@ -33,7 +33,7 @@ use super::draft::ShipmentDraft;
 use super::field::{AddressPart, Field, Level};
 use super::problem::{Findings, Problem, Rejected, Warning};
 use super::record::{Kind, Record};
-use super::validation::{merge, text_of, Assembler, Place};
+use super::validation::{merge, text_of, Assembler};
 use crate::model::{GoodsLine, Order, StatusUpdate};
 
 /// Values of a file handed out before its end.
@@ -159,6 +159,8 @@ pub(crate) struct Replay {
 impl Assembler {
     /// Hands out the shipments and status updates gathered since the last batch.
     pub(super) fn take_batch(&mut self) -> Batch {
+        // Every shipment gathered so far leaves now (see `Place::batch` in `validation`).
+        self.batches += 1;
         let mut batch = Batch {
             orders: Vec::with_capacity(self.pending_orders.len()),
             status_updates: std::mem::take(&mut self.status_updates),
@@ -174,10 +176,6 @@ impl Assembler {
             self.orders_left.insert(o);
             for draft in drafts {
                 let goods = draft.goods.len();
-                if let Some(place) = self.shipment_index.get_mut(&draft.shipment_id) {
-                    place.slot = Place::GONE;
-                    place.goods = u32::try_from(goods).unwrap_or(u32::MAX);
-                }
                 self.late.shipments += 1;
                 self.late.goods_lines += goods as u64;
                 let mut found = Findings::default();

@@ -6,6 +6,8 @@
 //! or file syntax: the format parsers hand it [`Record`]s one at a time, so memory follows the
 //! model being built, not the file.
 
+use std::collections::hash_map::Entry;
+
 use foldhash::{HashMap, HashSet};
 
 use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
@@ -42,22 +44,23 @@ pub(crate) struct Assembler {
     pub(super) orders_left: HashSet<u32>,
     /// What streaming has left for the end, when batches were taken (see `stream`).
     pub(super) late: Late,
+    /// The batches taken so far.
+    pub(super) batches: u32,
 }
 
 /// Where a shipment is: its order, and its draft while it has not left in a batch.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Place {
     pub(super) order: u32,
-    /// The index in its order's `shipments`; [`Place::GONE`] once it left in a batch.
+    /// The index in its order's `shipments`, while the shipment has not left in a batch.
     pub(super) slot: u32,
+    /// The batch the shipment was gathered for: once that batch is taken, it has left and
+    /// `slot` means nothing (no lookup per shipment when a batch is taken).
+    pub(super) batch: u32,
     /// Where the shipment first appears.
     pub(super) first: Location,
-    /// Its goods lines as it last left in a batch.
+    /// Its valid goods lines while gathered (as it left, once it did).
     pub(super) goods: u32,
-}
-
-impl Place {
-    pub(super) const GONE: u32 = u32::MAX;
 }
 
 /// What a streamed file leaves for its end: rows of shipments that had already left in a batch
@@ -182,15 +185,10 @@ impl Assembler {
         for (field, location) in stray {
             self.ignore(field, Kind::Order, location);
         }
-        let (o, s, late_id) = match self.shipment_index.get(&shipment_id) {
-            Some(&Place {
-                order: o,
-                slot: s,
-                first,
-                ..
-            }) => {
-                let o = o as usize;
-                let order = &self.orders[o];
+        let (o, place, late) = match self.shipment_index.entry(shipment_id) {
+            Entry::Occupied(entry) => {
+                let first = entry.get().first;
+                let order = &self.orders[entry.get().order as usize];
                 if order.customer_id != customer || order.order_reference != reference {
                     let (field, value, earlier) = if order.customer_id != customer {
                         (Field::CustomerId, Some(customer), order.customer_id.clone())
@@ -206,31 +204,42 @@ impl Assembler {
                         field.name(),
                         value.as_deref(),
                         format!(
-                            "shipment {shipment_id} appears earlier ({first}) with {} {earlier:?}; \
+                            "shipment {} appears earlier ({first}) with {} {earlier:?}; \
                              rows of one shipment must agree",
+                            entry.key(),
                             field.name()
                         ),
                     ));
                     return;
                 }
-                (o, s, Some(shipment_id))
+                // Rows of a shipment that already left in a batch are merged again at the end.
+                let late = (entry.get().batch != self.batches).then(|| entry.key().clone());
+                let place = entry.into_mut();
+                (place.order as usize, place, late)
             }
-            None => {
-                let o = self.order_of(customer, reference);
+            Entry::Vacant(entry) => {
+                let o = order_of(
+                    &mut self.orders,
+                    &mut self.order_index,
+                    &mut self.last_order,
+                    customer,
+                    reference,
+                );
                 let shipments = &mut self.orders[o].shipments;
                 if shipments.is_empty() {
                     self.pending_orders.push(o as u32);
                 }
-                let s = shipments.len() as u32;
-                push_lean(shipments, ShipmentDraft::new(shipment_id.clone(), location));
-                let place = Place {
+                let slot = shipments.len() as u32;
+                let draft = ShipmentDraft::new(entry.key().clone(), location);
+                push_lean(shipments, draft);
+                let place = entry.insert(Place {
                     order: o as u32,
-                    slot: s,
+                    slot,
+                    batch: self.batches,
                     first: location,
                     goods: 0,
-                };
-                self.shipment_index.insert(shipment_id, place);
-                (o, s, None)
+                });
+                (o, place, None)
             }
         };
         let OrderDraft {
@@ -251,15 +260,12 @@ impl Assembler {
             // Shipments of this order already left with fewer order values: rewrite them.
             self.late.orders.insert(o as u32);
         }
-        if s == Place::GONE {
-            // This shipment already left in a batch: its rows are merged again at the end.
-            if let Some(id) = late_id {
-                self.late.marked.insert(id);
-            }
+        if let Some(shipment_id) = late {
+            self.late.marked.insert(shipment_id);
             self.late.rows.insert(location);
             return;
         }
-        let shipment = &mut shipments[s as usize];
+        let shipment = &mut shipments[place.slot as usize];
         if shipment.fields.is_empty() {
             shipment.fields.reserve_exact(shipment_slots.len());
         }
@@ -269,6 +275,7 @@ impl Assembler {
         }
         shipment.goods_seen += goods_seen;
         shipment.delivery_given |= has_delivery;
+        place.goods = place.goods.saturating_add(lines.len() as u32);
         if shipment.goods.is_empty() && lines.len() == lines.capacity() {
             shipment.goods = lines;
         } else {
@@ -276,29 +283,6 @@ impl Assembler {
                 push_lean(&mut shipment.goods, line);
             }
         }
-    }
-
-    /// The index of the order of (`customer`, `reference`), made when new.
-    fn order_of(&mut self, customer: String, reference: Option<String>) -> usize {
-        if let Some(o) = self.last_order {
-            let order = &self.orders[o];
-            if order.customer_id == customer && order.order_reference == reference {
-                return o;
-            }
-        }
-        let key = (customer, reference);
-        let o = match self.order_index.get(&key) {
-            Some(&o) => o,
-            None => {
-                let o = self.orders.len();
-                self.orders
-                    .push(OrderDraft::new(key.0.clone(), key.1.clone()));
-                self.order_index.insert(key, o);
-                o
-            }
-        };
-        self.last_order = Some(o);
-        o
     }
 
     fn add_status(&mut self, record: Record) {
@@ -439,6 +423,35 @@ impl Assembler {
             format!("field {} is ignored in {what}", field.name()),
         );
     }
+}
+
+/// The index of the order of (`customer`, `reference`) in `orders`, made when new. `last` is the
+/// order found last time: rows of one order usually come together, so most rows need no lookup.
+fn order_of(
+    orders: &mut Vec<OrderDraft>,
+    index: &mut HashMap<(String, Option<String>), usize>,
+    last: &mut Option<usize>,
+    customer: String,
+    reference: Option<String>,
+) -> usize {
+    if let Some(o) = *last {
+        let order = &orders[o];
+        if order.customer_id == customer && order.order_reference == reference {
+            return o;
+        }
+    }
+    let key = (customer, reference);
+    let o = match index.get(&key) {
+        Some(&o) => o,
+        None => {
+            let o = orders.len();
+            orders.push(OrderDraft::new(key.0.clone(), key.1.clone()));
+            index.insert(key, o);
+            o
+        }
+    };
+    *last = Some(o);
+    o
 }
 
 /// The text value of `field` among checked slots.
