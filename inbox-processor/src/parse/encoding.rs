@@ -43,6 +43,13 @@ impl TextDecoder {
         }
     }
 
+    /// Notes valid non-ASCII UTF-8 found at `location` without decoding it here.
+    pub(crate) fn saw_utf8(&mut self, location: Location) {
+        if self.utf8_at.is_none() {
+            self.utf8_at = Some(location);
+        }
+    }
+
     /// Reports what was seen: a warning for a Windows-1252 file, a problem for a mixed one.
     pub(crate) fn finish(self, findings: &mut Findings) {
         match (self.utf8_at, self.legacy_at) {

@@ -4,6 +4,8 @@
 //! A record is short-lived: validation turns it into model values at once, so no raw text is
 //! kept for the whole file. This module knows nothing of how a record was read.
 
+use std::borrow::Cow;
+
 use super::field::Field;
 use super::problem::{Findings, Location, Problem};
 
@@ -16,36 +18,37 @@ pub(crate) enum Kind {
     Status,
 }
 
-/// One field as read: trimmed, never empty.
+/// One field as read: trimmed, never empty. CSV borrows its text from the line being read, so
+/// only values that are kept cost an allocation.
 #[derive(Debug, Clone)]
-pub(crate) struct RawField {
+pub(crate) struct RawField<'a> {
     pub(crate) field: Field,
-    pub(crate) text: String,
+    pub(crate) text: Cow<'a, str>,
     pub(crate) location: Location,
 }
 
 /// One goods line as read.
 #[derive(Debug, Clone)]
-pub(crate) struct GoodsRecord {
+pub(crate) struct GoodsRecord<'a> {
     pub(crate) location: Location,
     /// The TTM goods-line number (`quantity2` is 2); `None` in other formats.
     pub(crate) number: Option<u32>,
-    pub(crate) fields: Vec<RawField>,
+    pub(crate) fields: Vec<RawField<'a>>,
 }
 
 /// One record as read.
 #[derive(Debug, Clone)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     pub(crate) location: Location,
     pub(crate) kind: Kind,
     /// Order, shipment and status fields.
-    pub(crate) fields: Vec<RawField>,
-    pub(crate) goods: Vec<GoodsRecord>,
+    pub(crate) fields: Vec<RawField<'a>>,
+    pub(crate) goods: Vec<GoodsRecord<'a>>,
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// An empty record of the given kind.
-    pub(crate) fn new(location: Location, kind: Kind) -> Record {
+    pub(crate) fn new(location: Location, kind: Kind) -> Record<'a> {
         Record {
             location,
             kind,
@@ -62,10 +65,10 @@ impl Record {
 
 /// Adds a field to a list, trimming it and skipping empty text. The same field twice with the
 /// same text is kept once; with different text it is a problem.
-pub(crate) fn push_field(
-    fields: &mut Vec<RawField>,
+pub(crate) fn push_field<'a>(
+    fields: &mut Vec<RawField<'a>>,
     label: &str,
-    raw: RawField,
+    raw: RawField<'a>,
     findings: &mut Findings,
 ) {
     let text = raw.text.trim();
@@ -87,12 +90,21 @@ pub(crate) fn push_field(
         }
         return;
     }
-    let text = if text.len() == raw.text.len() {
-        raw.text
-    } else {
-        text.to_owned()
-    };
+    let text = trimmed(raw.text);
     fields.push(RawField { text, ..raw });
+}
+
+/// `text` without the whitespace around it, copied only when it is owned and had some.
+pub(crate) fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
+    let bare = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
+    if bare(text.as_bytes().first()) && bare(text.as_bytes().last()) {
+        return text;
+    }
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) if text.trim().len() == text.len() => Cow::Owned(text),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+    }
 }
 
 /// The first 40 characters of a value, for quoting inside a reason.

@@ -194,7 +194,7 @@ impl Assembler {
     }
 
     /// A record of the second reading: merged when its shipment is marked.
-    pub(super) fn replay_add(&mut self, record: Record) {
+    pub(super) fn replay_add(&mut self, record: Record<'_>) {
         let Record {
             location,
             fields,

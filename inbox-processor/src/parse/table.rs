@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::field::{Field, Level};
 use super::problem::{Findings, Location, Problem};
-use super::record::{GoodsRecord, Kind, RawField, Record};
+use super::record::{trimmed, GoodsRecord, Kind, RawField, Record};
 
 /// A checked header.
 #[derive(Debug)]
@@ -145,7 +145,7 @@ impl Header {
         &self,
         location: Location,
         cells: impl IntoIterator<Item = (usize, Cow<'a, str>)>,
-    ) -> Option<Record> {
+    ) -> Option<Record<'a>> {
         let mut record = Record::new(location, self.kind);
         record.fields.reserve_exact(self.other_columns);
         let mut goods = Vec::with_capacity(self.goods_columns);
@@ -153,15 +153,10 @@ impl Header {
             let Some(Some(field)) = self.columns.get(i) else {
                 continue;
             };
-            let trimmed = text.trim();
-            if trimmed.is_empty() {
+            let text = trimmed(text);
+            if text.is_empty() {
                 continue;
             }
-            let text = if trimmed.len() == text.len() {
-                text.into_owned()
-            } else {
-                trimmed.to_owned()
-            };
             let raw = RawField {
                 field: *field,
                 text,

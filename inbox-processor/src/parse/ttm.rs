@@ -18,9 +18,9 @@ use super::validation::Assembler;
 struct Block {
     number: u32,
     start: u32,
-    record: Record,
+    record: Record<'static>,
     /// Goods lines by number; moved into the record, in number order, when the block closes.
-    goods: BTreeMap<u32, GoodsRecord>,
+    goods: BTreeMap<u32, GoodsRecord<'static>>,
 }
 
 impl Block {
@@ -136,7 +136,7 @@ fn read_line(
             });
             let raw = RawField {
                 field,
-                text: value.to_owned(),
+                text: value.to_owned().into(),
                 location,
             };
             push_field(&mut goods.fields, &field.label(Some(number)), raw, findings);
@@ -144,7 +144,7 @@ fn read_line(
         Some((field, _)) => {
             let raw = RawField {
                 field,
-                text: value.to_owned(),
+                text: value.to_owned().into(),
                 location,
             };
             push_field(&mut block.record.fields, field.name(), raw, findings);
@@ -153,7 +153,7 @@ fn read_line(
 }
 
 /// A closed block: goods in number order, and a status update when it has a status and no goods.
-fn finish(block: Block) -> Record {
+fn finish(block: Block) -> Record<'static> {
     let mut record = block.record;
     record.goods = block.goods.into_values().collect();
     if record.goods.is_empty() && record.has(Field::Status) {

@@ -6,6 +6,7 @@
 //! or file syntax: the format parsers hand it [`Record`]s one at a time, so memory follows the
 //! model being built, not the file.
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
 use foldhash::{HashMap, HashSet};
@@ -82,7 +83,7 @@ pub(super) struct Late {
 
 impl Assembler {
     /// Validates one record and adds it to the model.
-    pub(crate) fn add(&mut self, record: Record) {
+    pub(crate) fn add(&mut self, record: Record<'_>) {
         if self.replay.is_some() {
             return self.replay_add(record);
         }
@@ -120,22 +121,36 @@ impl Assembler {
         })
     }
 
-    fn add_shipment(&mut self, record: Record) {
+    fn add_shipment(&mut self, record: Record<'_>) {
         let Record {
             location,
             fields,
             goods,
             ..
         } = record;
-        let has_customer = fields.iter().any(|f| f.field == Field::CustomerId);
-        let has_shipment = fields.iter().any(|f| f.field == Field::ShipmentId);
         let has_delivery = fields.iter().any(|f| {
             matches!(
                 f.field,
                 Field::Delivery(AddressPart::Name | AddressPart::Address)
             )
         });
-        let slots = self.check_all(fields);
+        // The three keys are set aside unchecked, then checked without being copied.
+        let (mut customer, mut reference, mut shipment_id) = (None, None, None);
+        let others = fields.into_iter().filter_map(|raw| {
+            match raw.field {
+                Field::CustomerId => customer = Some(raw),
+                Field::OrderReference => reference = Some(raw),
+                Field::ShipmentId => shipment_id = Some(raw),
+                _ => return Some(raw),
+            }
+            None
+        });
+        let slots = self.check_all(others);
+        let has_customer = customer.is_some();
+        let has_shipment = shipment_id.is_some();
+        let customer = customer.and_then(|raw| self.check_key(raw));
+        let reference = reference.and_then(|raw| self.check_key(raw));
+        let shipment_id = shipment_id.and_then(|raw| self.check_key(raw));
         let goods_seen = goods.len();
         let mut lines = Vec::with_capacity(goods_seen);
         for g in goods {
@@ -149,34 +164,14 @@ impl Assembler {
         if !has_shipment {
             self.missing(location, Field::ShipmentId);
         }
-        // The three keys are taken out of the slots; the rest are order or shipment values.
-        let (mut customer, mut reference, mut shipment_id) = (None, None, None);
         let mut order_slots = Vec::new();
         let mut shipment_slots = Vec::with_capacity(slots.len());
         let mut stray = Vec::new();
-        for Slot {
-            field,
-            value,
-            location,
-        } in slots
-        {
-            match (field, value) {
-                (Field::CustomerId, Value::Text(t)) => customer = Some(t),
-                (Field::OrderReference, Value::Text(t)) => reference = Some(t),
-                (Field::ShipmentId, Value::Text(t)) => shipment_id = Some(t),
-                (Field::CustomerId | Field::OrderReference | Field::ShipmentId, _) => {}
-                (field, value) => {
-                    let slot = Slot {
-                        field,
-                        value,
-                        location,
-                    };
-                    match field.level() {
-                        Level::Order => order_slots.push(slot),
-                        Level::Shipment => shipment_slots.push(slot),
-                        Level::Goods | Level::Status => stray.push((field, location)),
-                    }
-                }
+        for slot in slots {
+            match slot.field.level() {
+                Level::Order => order_slots.push(slot),
+                Level::Shipment => shipment_slots.push(slot),
+                Level::Goods | Level::Status => stray.push((slot.field, slot.location)),
             }
         }
         let (Some(customer), Some(shipment_id)) = (customer, shipment_id) else {
@@ -185,11 +180,14 @@ impl Assembler {
         for (field, location) in stray {
             self.ignore(field, Kind::Order, location);
         }
+        let shipment_id = shipment_id.into_owned();
         let (o, place, late) = match self.shipment_index.entry(shipment_id) {
             Entry::Occupied(entry) => {
                 let first = entry.get().first;
                 let order = &self.orders[entry.get().order as usize];
-                if order.customer_id != customer || order.order_reference != reference {
+                if order.customer_id != customer
+                    || order.order_reference.as_deref() != reference.as_deref()
+                {
                     let (field, value, earlier) = if order.customer_id != customer {
                         (Field::CustomerId, Some(customer), order.customer_id.clone())
                     } else {
@@ -285,7 +283,7 @@ impl Assembler {
         }
     }
 
-    fn add_status(&mut self, record: Record) {
+    fn add_status(&mut self, record: Record<'_>) {
         let Record {
             location, fields, ..
         } = record;
@@ -344,8 +342,12 @@ impl Assembler {
     }
 
     /// Checks every value; the ones that fail are reported and left out.
-    pub(super) fn check_all(&mut self, fields: Vec<RawField>) -> Vec<Slot> {
-        let mut slots = Vec::with_capacity(fields.len());
+    pub(super) fn check_all<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = RawField<'a>>,
+    ) -> Vec<Slot> {
+        let fields = fields.into_iter();
+        let mut slots = Vec::with_capacity(fields.size_hint().1.unwrap_or(0));
         for mut raw in fields {
             match value::check(raw.field, &mut raw.text) {
                 Ok(value) => slots.push(Slot {
@@ -364,7 +366,23 @@ impl Assembler {
         slots
     }
 
-    pub(super) fn goods_line(&mut self, goods: GoodsRecord) -> Option<GoodsLine> {
+    /// The text of a key field when it is valid; otherwise reports it.
+    fn check_key<'a>(&mut self, raw: RawField<'a>) -> Option<Cow<'a, str>> {
+        match value::check_key(raw.field, &raw.text) {
+            Ok(()) => Some(raw.text),
+            Err(reason) => {
+                self.findings.problem(Problem::field(
+                    raw.location,
+                    raw.field.name(),
+                    Some(&raw.text),
+                    reason,
+                ));
+                None
+            }
+        }
+    }
+
+    pub(super) fn goods_line(&mut self, goods: GoodsRecord<'_>) -> Option<GoodsLine> {
         let GoodsRecord {
             location,
             number,
@@ -431,16 +449,17 @@ fn order_of(
     orders: &mut Vec<OrderDraft>,
     index: &mut HashMap<(String, Option<String>), usize>,
     last: &mut Option<usize>,
-    customer: String,
-    reference: Option<String>,
+    customer: Cow<'_, str>,
+    reference: Option<Cow<'_, str>>,
 ) -> usize {
     if let Some(o) = *last {
         let order = &orders[o];
-        if order.customer_id == customer && order.order_reference == reference {
+        if order.customer_id == customer && order.order_reference.as_deref() == reference.as_deref()
+        {
             return o;
         }
     }
-    let key = (customer, reference);
+    let key = (customer.into_owned(), reference.map(Cow::into_owned));
     let o = match index.get(&key) {
         Some(&o) => o,
         None => {

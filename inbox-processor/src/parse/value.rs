@@ -5,6 +5,7 @@
 //! knows nothing of rows, blocks or grouping; `validation` decides what a value means for the
 //! order it belongs to.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -69,7 +70,7 @@ impl fmt::Display for Value {
 /// # Errors
 ///
 /// The reason in plain words when the value breaks the field's rule.
-pub(crate) fn check(field: Field, raw: &mut String) -> Result<Value, String> {
+pub(crate) fn check(field: Field, raw: &mut Cow<'_, str>) -> Result<Value, String> {
     use Field::*;
     match field {
         CustomerId => text(raw, MAX_CUSTOMER_ID),
@@ -92,27 +93,49 @@ pub(crate) fn check(field: Field, raw: &mut String) -> Result<Value, String> {
     }
 }
 
-fn text(raw: &mut String, max: usize) -> Result<Value, String> {
+fn text(raw: &mut Cow<'_, str>, max: usize) -> Result<Value, String> {
+    check_length(raw, max)?;
+    Ok(Value::Text(std::mem::take(raw).into_owned()))
+}
+
+/// Checks that `raw` has at most `max` characters.
+fn check_length(raw: &str, max: usize) -> Result<(), String> {
+    // A character is at least one byte: short text needs no count.
+    if raw.len() <= max {
+        return Ok(());
+    }
     let len = raw.chars().count();
     if len > max {
         return Err(format!("too long ({len} characters, at most {max})"));
     }
-    Ok(Value::Text(std::mem::take(raw)))
+    Ok(())
 }
 
-fn country(raw: &mut String) -> Result<Value, String> {
+/// Checks the text of a key field (`customerID`, `orderReference`, `shipmentID`) without taking
+/// it: rows of a known order or shipment need no copy of their keys.
+pub(crate) fn check_key(field: Field, raw: &str) -> Result<(), String> {
+    match field {
+        Field::CustomerId => check_length(raw, MAX_CUSTOMER_ID),
+        Field::ShipmentId => check_length(raw, MAX_SHIPMENT_ID),
+        _ => check_length(raw, MAX_TEXT),
+    }
+}
+
+fn country(raw: &mut Cow<'_, str>) -> Result<Value, String> {
     if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
-        raw.make_ascii_uppercase();
-        Ok(Value::Text(std::mem::take(raw)))
+        let mut text = std::mem::take(raw).into_owned();
+        text.make_ascii_uppercase();
+        Ok(Value::Text(text))
     } else {
         Err("not a two-letter country code (ISO 3166-1 alpha-2, e.g. NL)".to_owned())
     }
 }
 
-fn currency(raw: &mut String) -> Result<Value, String> {
+fn currency(raw: &mut Cow<'_, str>) -> Result<Value, String> {
     if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
-        raw.make_ascii_uppercase();
-        Ok(Value::Text(std::mem::take(raw)))
+        let mut text = std::mem::take(raw).into_owned();
+        text.make_ascii_uppercase();
+        Ok(Value::Text(text))
     } else {
         Err("not a three-letter currency code (ISO 4217, e.g. EUR)".to_owned())
     }
@@ -272,23 +295,23 @@ mod tests {
     fn codes_and_lengths() {
         let country = Field::Delivery(AddressPart::Country);
         assert_eq!(
-            check(country, &mut "nl".to_owned()),
+            check(country, &mut Cow::from("nl")),
             Ok(Value::Text("NL".into()))
         );
-        assert!(check(country, &mut "NLD".to_owned()).is_err());
+        assert!(check(country, &mut Cow::from("NLD")).is_err());
         assert_eq!(
-            check(Field::CodCurrency, &mut "eur".to_owned()),
+            check(Field::CodCurrency, &mut Cow::from("eur")),
             Ok(Value::Text("EUR".into()))
         );
-        assert!(check(Field::CustomerId, &mut "x".repeat(21)).is_err());
-        assert!(check(Field::CustomerId, &mut "x".repeat(20)).is_ok());
-        assert!(check(Field::ShipmentId, &mut "x".repeat(18)).is_err());
-        assert!(check(Field::Quantity, &mut "0".to_owned()).is_err());
-        assert!(check(Field::Quantity, &mut "2.5".to_owned()).is_err());
-        assert!(check(Field::Quantity, &mut "+3".to_owned()).is_err());
-        assert!(check(Field::Quantity, &mut "99999999999".to_owned()).is_err());
+        assert!(check(Field::CustomerId, &mut Cow::from("x".repeat(21))).is_err());
+        assert!(check(Field::CustomerId, &mut Cow::from("x".repeat(20))).is_ok());
+        assert!(check(Field::ShipmentId, &mut Cow::from("x".repeat(18))).is_err());
+        assert!(check(Field::Quantity, &mut Cow::from("0")).is_err());
+        assert!(check(Field::Quantity, &mut Cow::from("2.5")).is_err());
+        assert!(check(Field::Quantity, &mut Cow::from("+3")).is_err());
+        assert!(check(Field::Quantity, &mut Cow::from("99999999999")).is_err());
         assert_eq!(
-            check(Field::Quantity, &mut "10".to_owned()),
+            check(Field::Quantity, &mut Cow::from("10")),
             Ok(Value::Quantity(NonZeroU32::MIN.saturating_add(9)))
         );
     }

@@ -96,11 +96,11 @@ struct Document {
     stack: Vec<(Frame, String)>,
     saw_root: bool,
     /// Fields given on the `<order>`, copied to each of its shipments.
-    order_fields: Vec<RawField>,
+    order_fields: Vec<RawField<'static>>,
     order_location: Option<Location>,
     order_shipments: usize,
-    shipment: Option<Record>,
-    good: Option<GoodsRecord>,
+    shipment: Option<Record<'static>>,
+    good: Option<GoodsRecord<'static>>,
     /// The text of the open field element and where it started.
     text: String,
     field_location: Option<Location>,
@@ -208,7 +208,7 @@ impl Document {
             Frame::Field(field) => {
                 let raw = RawField {
                     field,
-                    text: std::mem::take(&mut self.text),
+                    text: std::mem::take(&mut self.text).into(),
                     location: self.field_location.unwrap_or(Location::File),
                 };
                 let list = match parent {

@@ -82,44 +82,38 @@ pub(crate) fn read<R: Read>(
     if let Some(header) = header {
         while next(&mut csv, &mut row, asm)? {
             let location = location_of(&row);
-            if row.len() != header.width() {
-                if row.iter().all(|cell| cell.trim_ascii().is_empty()) {
-                    continue;
-                }
-                let extra_is_empty = row
-                    .iter()
-                    .skip(header.width())
-                    .all(|cell| cell.trim_ascii().is_empty());
-                if header.fits(row.len(), extra_is_empty) {
-                    let cells = row
-                        .iter()
-                        .take(header.width())
-                        .enumerate()
-                        .map(|(i, cell)| (i, decoder.decode(cell, location)));
+            let Some(width) = width_of(&header, &row, location, asm) else {
+                continue;
+            };
+            // Most rows are valid UTF-8 as a whole: checked once, their cells are borrowed as
+            // they are. Others are decoded cell by cell (see `encoding`).
+            let record = match ::csv::StringRecord::from_byte_record(std::mem::take(&mut row)) {
+                Ok(text) => {
+                    if !text.as_byte_record().as_slice().is_ascii() {
+                        decoder.saw_utf8(location);
+                    }
+                    let cells = text.iter().take(width).map(Cow::Borrowed).enumerate();
                     if let Some(record) = header.record(location, cells) {
                         asm.add(record);
                         after(asm);
                     }
-                    continue;
+                    text.into_byte_record()
                 }
-                asm.findings.problem(Problem::at(
-                    location,
-                    format!(
-                        "has {} values but the header has {} columns",
-                        row.len(),
-                        header.width()
-                    ),
-                ));
-                continue;
-            }
-            let cells = row
-                .iter()
-                .enumerate()
-                .map(|(i, cell)| (i, decoder.decode(cell, location)));
-            if let Some(record) = header.record(location, cells) {
-                asm.add(record);
-                after(asm);
-            }
+                Err(err) => {
+                    let bytes = err.into_byte_record();
+                    let cells = bytes
+                        .iter()
+                        .take(width)
+                        .map(|cell| decoder.decode(cell, location))
+                        .enumerate();
+                    if let Some(record) = header.record(location, cells) {
+                        asm.add(record);
+                        after(asm);
+                    }
+                    bytes
+                }
+            };
+            row = record;
         }
     }
     if let Some(line) = csv.get_ref().unclosed_quote() {
@@ -130,6 +124,38 @@ pub(crate) fn read<R: Read>(
     }
     decoder.finish(&mut asm.findings);
     Ok(())
+}
+
+/// How many cells of `row` to read: all of them when the row fits the header, `None` for a
+/// blank row and for one that does not fit (the problem is then recorded).
+fn width_of(
+    header: &Header,
+    row: &::csv::ByteRecord,
+    location: Location,
+    asm: &mut Assembler,
+) -> Option<usize> {
+    if row.len() == header.width() {
+        return Some(row.len());
+    }
+    if row.iter().all(|cell| cell.trim_ascii().is_empty()) {
+        return None;
+    }
+    let extra_is_empty = row
+        .iter()
+        .skip(header.width())
+        .all(|cell| cell.trim_ascii().is_empty());
+    if header.fits(row.len(), extra_is_empty) {
+        return Some(header.width());
+    }
+    asm.findings.problem(Problem::at(
+        location,
+        format!(
+            "has {} values but the header has {} columns",
+            row.len(),
+            header.width()
+        ),
+    ));
+    None
 }
 
 /// Reads the next record; `false` at the end of the file or when reading had to stop (the
