@@ -96,13 +96,13 @@ pub async fn examine(
     let max_bytes = limits.max_bytes;
     let job = tokio::task::spawn_blocking(move || {
         catch_unwind(AssertUnwindSafe(|| {
-            read_and_parse(file, format, max_bytes, &flag, progress)
+            read_and_parse(file, format, max_bytes, flag, progress)
         }))
     });
     let outcome = match tokio::time::timeout(limits.timeout, job).await {
         Err(_elapsed) => {
-            // The reader checks the flag and stops; an in-memory parser finishes on its own
-            // thread and its result is dropped.
+            // The reader and the in-memory parsers check the flag and stop soon; the result is
+            // dropped.
             cancel.store(true, Ordering::Relaxed);
             return Ok(rejected(
                 format!(
@@ -401,14 +401,14 @@ fn read_and_parse(
     file: File,
     format: Format,
     max_bytes: u64,
-    cancel: &AtomicBool,
+    cancel: Arc<AtomicBool>,
     progress: Option<Progress>,
 ) -> io::Result<ParseOutcome> {
     let mut reader = HashingReader {
         inner: file,
         hasher: Sha256::new(),
         read: 0,
-        cancel,
+        cancel: &cancel,
         progress,
     };
     let result = match format {
@@ -420,7 +420,7 @@ fn read_and_parse(
         _ => {
             let mut bytes = Vec::new();
             (&mut reader).take(max_bytes).read_to_end(&mut bytes)?;
-            parse::parse(format, &bytes)
+            parse::parse_until(format, &bytes, Arc::clone(&cancel))
         }
     };
     // The parser may stop early (a rejected CSV); the hash covers the whole file.

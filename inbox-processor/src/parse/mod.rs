@@ -54,6 +54,8 @@ mod value;
 mod xml;
 
 use std::io::{self, Read};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 pub use self::format::{is_temporary_name, Format, FormatError};
 pub use self::problem::{Location, Problem, Rejected, Warning};
@@ -91,7 +93,26 @@ pub enum ReadError {
 /// [`Rejected`] with every problem found (at most [`problem::MAX_PROBLEMS`], then a count) when
 /// the file breaks any rule of the format or of the data model.
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Parsed, Rejected> {
+    parse_with(format, bytes, Assembler::default())
+}
+
+/// Parses a whole file held in memory like [`parse`], stopping soon after `stop` is set (the
+/// caller's time limit ran out): the file is then rejected, saying reading was stopped.
+///
+/// # Errors
+///
+/// As [`parse`]; also when stopped.
+pub fn parse_until(
+    format: Format,
+    bytes: &[u8],
+    stop: Arc<AtomicBool>,
+) -> Result<Parsed, Rejected> {
     let mut asm = Assembler::default();
+    asm.stop = Some(stop);
+    parse_with(format, bytes, asm)
+}
+
+fn parse_with(format: Format, bytes: &[u8], mut asm: Assembler) -> Result<Parsed, Rejected> {
     match format {
         Format::Csv => {
             if let Err(err) = csv::read(bytes, &mut asm, &mut |_| {}) {

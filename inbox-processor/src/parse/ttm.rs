@@ -39,6 +39,9 @@ pub(crate) fn read(bytes: &[u8], asm: &mut Assembler) {
     let mut blocks: u32 = 0;
     let mut unknown: HashSet<String> = HashSet::new();
     for (i, line) in text.split('\n').enumerate() {
+        if asm.stopped() {
+            return;
+        }
         let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let trimmed = line.trim();
         if is_block_start(trimmed) {

@@ -9,6 +9,9 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use foldhash::{HashMap, HashSet};
 
 use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
@@ -47,6 +50,8 @@ pub(crate) struct Assembler {
     pub(super) late: Late,
     /// The batches taken so far.
     pub(super) batches: u32,
+    /// Set from outside when reading must stop (see [`Assembler::stopped`]).
+    pub(super) stop: Option<Arc<AtomicBool>>,
 }
 
 /// Where a shipment is: its order, and its draft while it has not left in a batch.
@@ -93,6 +98,14 @@ impl Assembler {
         }
     }
 
+    /// True once the caller asked reading to stop: the format readers check it as they go and
+    /// stop reading; [`Assembler::finish`] then rejects the file.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    }
+
     /// Ends the file: the parsed model, or every problem found.
     ///
     /// # Errors
@@ -102,6 +115,12 @@ impl Assembler {
         // The indexes are not needed any more; free them before the model is built.
         self.order_index = HashMap::default();
         self.shipment_index = HashMap::default();
+        if self.stopped() {
+            self.findings.problem(Problem::at(
+                Location::File,
+                "reading the file was stopped before its end",
+            ));
+        }
         let drafts = std::mem::take(&mut self.orders);
         let mut orders = Vec::with_capacity(drafts.len());
         for order in drafts {

@@ -41,6 +41,9 @@ pub(crate) fn read(bytes: &[u8], asm: &mut Assembler) {
     let mut lines = Lines::new(&text);
     let mut doc = Document::default();
     loop {
+        if asm.stopped() {
+            return;
+        }
         let start = reader.buffer_position();
         let event = reader.read_event();
         let location = lines.at(start);

@@ -34,7 +34,8 @@ pub(crate) fn read(format: Format, bytes: &[u8], asm: &mut Assembler) {
     }
     // The workbook readers parse binary containers written by many programs; should one of them
     // panic on a damaged file, that is this file's problem, not the server's.
-    let cells = match catch_unwind(AssertUnwindSafe(|| first_sheet(format, bytes))) {
+    let stopped = || asm.stopped();
+    let cells = match catch_unwind(AssertUnwindSafe(|| first_sheet(format, bytes, &stopped))) {
         Ok(Ok(cells)) => cells,
         Ok(Err(reason)) => {
             asm.findings.problem(Problem::at(Location::File, reason));
@@ -80,6 +81,9 @@ fn read_cells(cells: Vec<(u32, u32, Data)>, asm: &mut Assembler) {
         return;
     };
     for row in rows {
+        if asm.stopped() {
+            return;
+        }
         let Some(&(index, ..)) = row.first() else {
             continue;
         };
@@ -110,11 +114,15 @@ fn read_cells(cells: Vec<(u32, u32, Data)>, asm: &mut Assembler) {
 }
 
 /// The non-empty cells of the first sheet as (row, column, value), sorted, positions absolute.
-fn first_sheet(format: Format, bytes: &[u8]) -> Result<Vec<(u32, u32, Data)>, String> {
+fn first_sheet(
+    format: Format,
+    bytes: &[u8],
+    stopped: &dyn Fn() -> bool,
+) -> Result<Vec<(u32, u32, Data)>, String> {
     let cursor = Cursor::new(bytes);
     let mut cells = match format {
         Format::Xls => range_cells(load::<Xls<_>>(cursor, format)?),
-        Format::Xlsx => xlsx_cells(cursor)?,
+        Format::Xlsx => xlsx_cells(cursor, stopped)?,
         _ => range_cells(load::<Ods<_>>(cursor, format)?),
     };
     cells.sort_by_key(|&(row, col, _)| (row, col));
@@ -122,7 +130,10 @@ fn first_sheet(format: Format, bytes: &[u8]) -> Result<Vec<(u32, u32, Data)>, St
 }
 
 /// Streams an xlsx sheet's cells: no grid is built, so stray far-away cells cost nothing.
-fn xlsx_cells(cursor: Cursor<&[u8]>) -> Result<Vec<(u32, u32, Data)>, String> {
+fn xlsx_cells(
+    cursor: Cursor<&[u8]>,
+    stopped: &dyn Fn() -> bool,
+) -> Result<Vec<(u32, u32, Data)>, String> {
     let mut workbook: Xlsx<_> = open_workbook_from_rs(cursor)
         .map_err(|e| format!("not a readable .xlsx workbook ({e})"))?;
     let name = workbook
@@ -138,6 +149,9 @@ fn xlsx_cells(cursor: Cursor<&[u8]>) -> Result<Vec<(u32, u32, Data)>, String> {
         .next_cell()
         .map_err(|e| format!("the first sheet cannot be read ({e})"))?
     {
+        if stopped() {
+            return Err("reading the file was stopped before its end".to_owned());
+        }
         let (row, col) = cell.get_position();
         let value = Data::from(cell.get_value().clone());
         if value != Data::Empty {
