@@ -30,11 +30,11 @@ use foldhash::HashMap;
 use std::io::{self, Read};
 
 use super::draft::ShipmentDraft;
-use super::field::{AddressPart, Field, Level};
+use super::field::Level;
 use super::problem::{Findings, Problem, Rejected, Warning};
 use super::record::{Kind, Record};
-use super::validation::{merge, text_of, Assembler};
-use crate::model::{GoodsLine, Order, StatusUpdate};
+use super::validation::{merge, Assembler, Row};
+use crate::model::{Order, StatusUpdate};
 
 /// Values of a file handed out before its end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -195,45 +195,34 @@ impl Assembler {
 
     /// A record of the second reading: merged when its shipment is marked.
     pub(super) fn replay_add(&mut self, record: Record<'_>) {
-        let Record {
-            location,
-            fields,
-            goods,
-            kind,
-        } = record;
-        if kind != Kind::Order {
+        if record.kind != Kind::Order {
             return;
         }
-        let has_delivery = fields.iter().any(|f| {
-            matches!(
-                f.field,
-                Field::Delivery(AddressPart::Name | AddressPart::Address)
-            )
-        });
-        let slots = self.check_all(fields);
-        let goods_seen = goods.len();
-        let goods: Vec<GoodsLine> = goods
-            .into_iter()
-            .filter_map(|g| self.goods_line(g))
-            .collect();
-        let (Some(customer), Some(id)) = (
-            text_of(&slots, Field::CustomerId),
-            text_of(&slots, Field::ShipmentId),
-        ) else {
+        let Row {
+            location,
+            customer: Some(customer),
+            reference,
+            shipment_id: Some(id),
+            slots,
+            lines,
+            goods_seen,
+            delivery_given,
+        } = self.check_row(record)
+        else {
             return;
         };
-        let reference = text_of(&slots, Field::OrderReference);
-        let Some(place) = self.shipment_index.get(&id).copied() else {
+        let Some(place) = self.shipment_index.get(&*id).copied() else {
             return;
         };
-        let marked = self.late.marked.contains(&id);
+        let marked = self.late.marked.contains(&*id);
         if !marked && !self.late.orders.contains(&place.order) {
             return;
         }
         let Some(order) = self.orders.get(place.order as usize) else {
             return;
         };
-        if order.customer_id != customer || order.order_reference != reference {
+        if order.customer_id != customer || order.order_reference.as_deref() != reference.as_deref()
+        {
             return;
         }
         let report = marked && self.late.rows.contains(&location);
@@ -242,18 +231,18 @@ impl Assembler {
         };
         let draft = replay
             .drafts
-            .entry(id)
+            .entry(id.into_owned())
             .or_insert_with_key(|id| ShipmentDraft::new(id.clone(), place.first));
         let mut found = Findings::default();
         for slot in slots {
-            if slot.field.level() == Level::Shipment && slot.field != Field::ShipmentId {
+            if slot.field.level() == Level::Shipment {
                 let owner = || format!("shipment {}", draft.shipment_id);
                 merge(&mut draft.fields, slot, owner, &mut found);
             }
         }
         draft.goods_seen += goods_seen;
-        draft.delivery_given |= has_delivery;
-        draft.goods.extend(goods);
+        draft.delivery_given |= delivery_given;
+        draft.goods.extend(lines);
         if report {
             if let Err(rejected) = found.finish() {
                 replay.problems.extend(rejected.problems);

@@ -69,6 +69,22 @@ pub(super) struct Place {
     pub(super) goods: u32,
 }
 
+/// A shipment row checked value by value (see [`Assembler::check_row`]).
+pub(super) struct Row<'a> {
+    pub(super) location: Location,
+    /// The keys, when given and valid.
+    pub(super) customer: Option<Cow<'a, str>>,
+    pub(super) reference: Option<Cow<'a, str>>,
+    pub(super) shipment_id: Option<Cow<'a, str>>,
+    /// The other valid values.
+    pub(super) slots: Vec<Slot>,
+    /// The valid goods lines, and how many were given.
+    pub(super) lines: Vec<GoodsLine>,
+    pub(super) goods_seen: usize,
+    /// True when a deliveryName or deliveryAddress was given, valid or not.
+    pub(super) delivery_given: bool,
+}
+
 /// What a streamed file leaves for its end: rows of shipments that had already left in a batch
 /// (merged by a second reading, see `stream`), orders whose values grew after some of their
 /// shipments left, and the end-of-shipment problems of shipments that left (provisional: a late
@@ -140,20 +156,21 @@ impl Assembler {
         })
     }
 
-    fn add_shipment(&mut self, record: Record<'_>) {
+    /// Checks a shipment row value by value, reporting what fails: its keys set apart (and not
+    /// copied), its other values, its valid goods lines.
+    pub(super) fn check_row<'a>(&mut self, record: Record<'a>) -> Row<'a> {
         let Record {
             location,
             fields,
             goods,
             ..
         } = record;
-        let has_delivery = fields.iter().any(|f| {
+        let delivery_given = fields.iter().any(|f| {
             matches!(
                 f.field,
                 Field::Delivery(AddressPart::Name | AddressPart::Address)
             )
         });
-        // The three keys are set aside unchecked, then checked without being copied.
         let (mut customer, mut reference, mut shipment_id) = (None, None, None);
         let others = fields.into_iter().filter_map(|raw| {
             match raw.field {
@@ -165,8 +182,12 @@ impl Assembler {
             None
         });
         let slots = self.check_all(others);
-        let has_customer = customer.is_some();
-        let has_shipment = shipment_id.is_some();
+        if customer.is_none() {
+            self.missing(location, Field::CustomerId);
+        }
+        if shipment_id.is_none() {
+            self.missing(location, Field::ShipmentId);
+        }
         let customer = customer.and_then(|raw| self.check_key(raw));
         let reference = reference.and_then(|raw| self.check_key(raw));
         let shipment_id = shipment_id.and_then(|raw| self.check_key(raw));
@@ -177,12 +198,29 @@ impl Assembler {
                 lines.push(line);
             }
         }
-        if !has_customer {
-            self.missing(location, Field::CustomerId);
+        Row {
+            location,
+            customer,
+            reference,
+            shipment_id,
+            slots,
+            lines,
+            goods_seen,
+            delivery_given,
         }
-        if !has_shipment {
-            self.missing(location, Field::ShipmentId);
-        }
+    }
+
+    fn add_shipment(&mut self, record: Record<'_>) {
+        let Row {
+            location,
+            customer,
+            reference,
+            shipment_id,
+            slots,
+            lines,
+            goods_seen,
+            delivery_given: has_delivery,
+        } = self.check_row(record);
         let mut order_slots = Vec::new();
         let mut shipment_slots = Vec::with_capacity(slots.len());
         let mut stray = Vec::new();
@@ -490,16 +528,6 @@ fn order_of(
     };
     *last = Some(o);
     o
-}
-
-/// The text value of `field` among checked slots.
-pub(super) fn text_of(slots: &[Slot], field: Field) -> Option<String> {
-    slots
-        .iter()
-        .find_map(|s| match (&s.value, s.field == field) {
-            (Value::Text(t), true) => Some(t.clone()),
-            _ => None,
-        })
 }
 
 /// Adds a checked value to a shipment's or order's values; a different value for a field already
