@@ -80,50 +80,12 @@ pub async fn examine(
         }
         Err(e) => return Ok(rejected(e.to_string(), None)),
     };
-    let size = file.metadata()?.len();
-    if size > limits.max_bytes {
-        return Ok(rejected(
-            format!(
-                "the file is {size} bytes, more than the limit of {} bytes; split it into \
-                 smaller files",
-                limits.max_bytes
-            ),
-            Some(format),
-        ));
-    }
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
     let max_bytes = limits.max_bytes;
-    let job = tokio::task::spawn_blocking(move || {
-        catch_unwind(AssertUnwindSafe(|| {
-            read_and_parse(file, format, max_bytes, flag, progress)
-        }))
-    });
-    let outcome = match tokio::time::timeout(limits.timeout, job).await {
-        Err(_elapsed) => {
-            // The reader and the in-memory parsers check the flag and stop soon; the result is
-            // dropped.
-            cancel.store(true, Ordering::Relaxed);
-            return Ok(rejected(
-                format!(
-                    "reading the file took longer than the limit of {} seconds; split it into \
-                     smaller files",
-                    limits.timeout.as_secs()
-                ),
-                Some(format),
-            ));
-        }
-        Ok(Err(_)) | Ok(Ok(Err(_))) => {
-            return Ok(rejected(
-                "the file could not be processed: the reader failed unexpectedly (an internal \
-                 error, reported to the operator); send the file again or contact support"
-                    .to_owned(),
-                Some(format),
-            ));
-        }
-        Ok(Ok(Ok(outcome))) => outcome?,
+    let read = move |file, cancel| read_and_parse(file, format, max_bytes, cancel, progress);
+    let (result, sha256) = match read_limited(file, format, &limits, read).await? {
+        Ok(outcome) => outcome,
+        Err(verdict) => return Ok(verdict),
     };
-    let (result, sha256) = outcome;
     match result {
         Ok(parsed) => match check_tenancy(&parsed, customer) {
             Ok(()) => Ok(Verdict::Accepted {
@@ -258,6 +220,66 @@ impl<'a> Tenancy<'a> {
     }
 }
 
+/// Runs `read` on `file` on the blocking pool within the limits: `Err` with the verdict when
+/// the file is too big, takes too long (`read` is then told to stop through its flag) or the
+/// reader panics.
+///
+/// # Errors
+/// [`io::Error`] when the file could not be read (not the file's fault: try again later).
+async fn read_limited<T: Send + 'static>(
+    file: File,
+    format: Format,
+    limits: &Limits,
+    read: impl FnOnce(File, Arc<AtomicBool>) -> io::Result<T> + Send + 'static,
+) -> io::Result<Result<T, Verdict>> {
+    let size = file.metadata()?.len();
+    if size > limits.max_bytes {
+        return Ok(Err(rejected(
+            format!(
+                "the file is {size} bytes, more than the limit of {} bytes; split it into \
+                 smaller files",
+                limits.max_bytes
+            ),
+            Some(format),
+        )));
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let job =
+        tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| read(file, flag))));
+    match tokio::time::timeout(limits.timeout, job).await {
+        Err(_elapsed) => {
+            // The reader and the in-memory parsers check the flag and stop soon; the result is
+            // dropped.
+            cancel.store(true, Ordering::Relaxed);
+            Ok(Err(rejected(
+                format!(
+                    "reading the file took longer than the limit of {}; split it into smaller \
+                     files",
+                    spoken(limits.timeout)
+                ),
+                Some(format),
+            )))
+        }
+        Ok(Err(_)) | Ok(Ok(Err(_))) => Ok(Err(rejected(
+            "the file could not be processed: the reader failed unexpectedly (an internal \
+             error, reported to the operator); send the file again or contact support"
+                .to_owned(),
+            Some(format),
+        ))),
+        Ok(Ok(Ok(outcome))) => outcome.map(Ok),
+    }
+}
+
+/// A time limit as a report says it: `300 seconds`, or `250 ms` below a second.
+fn spoken(limit: Duration) -> String {
+    if limit.subsec_millis() == 0 && limit.as_secs() > 0 {
+        format!("{} seconds", limit.as_secs())
+    } else {
+        format!("{} ms", limit.as_millis())
+    }
+}
+
 /// Rows per batch of a streamed CSV file.
 const STREAM_ROWS: usize = 10_000;
 
@@ -276,51 +298,14 @@ pub async fn examine_csv_stream(
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> io::Result<(Verdict, Counts)> {
     let format = Format::Csv;
-    let size = file.metadata()?.len();
-    if size > limits.max_bytes {
-        let verdict = rejected(
-            format!(
-                "the file is {size} bytes, more than the limit of {} bytes; split it into \
-                 smaller files",
-                limits.max_bytes
-            ),
-            Some(format),
-        );
-        return Ok((verdict, Counts::default()));
-    }
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
     let customer = customer.to_owned();
-    let job = tokio::task::spawn_blocking(move || {
-        catch_unwind(AssertUnwindSafe(|| {
-            stream_csv(file, &customer, &flag, progress, &batches)
-        }))
-    });
-    let outcome = match tokio::time::timeout(limits.timeout, job).await {
-        Err(_elapsed) => {
-            cancel.store(true, Ordering::Relaxed);
-            let verdict = rejected(
-                format!(
-                    "reading the file took longer than the limit of {} seconds; split it into \
-                     smaller files",
-                    limits.timeout.as_secs()
-                ),
-                Some(format),
-            );
-            return Ok((verdict, Counts::default()));
-        }
-        Ok(Err(_)) | Ok(Ok(Err(_))) => {
-            let verdict = rejected(
-                "the file could not be processed: the reader failed unexpectedly (an internal \
-                 error, reported to the operator); send the file again or contact support"
-                    .to_owned(),
-                Some(format),
-            );
-            return Ok((verdict, Counts::default()));
-        }
-        Ok(Ok(Ok(outcome))) => outcome?,
+    let read = move |file, cancel: Arc<AtomicBool>| {
+        stream_csv(file, &customer, &cancel, progress, &batches)
     };
-    let (result, sha256) = outcome;
+    let (result, sha256) = match read_limited(file, format, &limits, read).await? {
+        Ok(outcome) => outcome,
+        Err(verdict) => return Ok((verdict, Counts::default())),
+    };
     Ok(match result {
         Ok(end) => (
             Verdict::Accepted {

@@ -136,13 +136,34 @@ async fn poison_files_go_to_error_with_the_reason() {
     }
     std::fs::write(inbox.join("slow.csv"), slow).expect("write");
     let outcome = world
-        .pipeline(hasty)
+        .pipeline(hasty.clone())
         .process(&alice(), "slow.csv", None)
         .await;
     assert!(matches!(outcome, Ok(Outcome::Finished(_))), "{outcome:?}");
     let report = std::fs::read_to_string(inbox.join("error/slow.csv.error.txt")).expect("report");
-    assert!(report.contains("longer than the limit"), "{report}");
-    assert_eq!(names(&inbox.join("error")), ["big.csv", "slow.csv"]);
+    assert!(report.contains("longer than the limit of 1 ms"), "{report}");
+
+    // The in-memory parsers (XML here) are held to the same limit.
+    let mut slow = String::from("<orders><order><customerID>1234</customerID><shipments>");
+    for n in 0..100_000 {
+        slow.push_str(&format!(
+            "<shipment><shipmentID>S{n}</shipmentID><deliveryName>Philips</deliveryName>\
+             <goods><good><quantity>1</quantity></good></goods></shipment>"
+        ));
+    }
+    slow.push_str("</shipments></order></orders>");
+    std::fs::write(inbox.join("slow.xml"), slow).expect("write");
+    let outcome = world
+        .pipeline(hasty)
+        .process(&alice(), "slow.xml", None)
+        .await;
+    assert!(matches!(outcome, Ok(Outcome::Finished(_))), "{outcome:?}");
+    let report = std::fs::read_to_string(inbox.join("error/slow.xml.error.txt")).expect("report");
+    assert!(report.contains("longer than the limit of 1 ms"), "{report}");
+    assert_eq!(
+        names(&inbox.join("error")),
+        ["big.csv", "slow.csv", "slow.xml"]
+    );
     assert_eq!(world.number("SELECT COUNT(*) FROM shipments").await, 0);
     assert_eq!(
         world
@@ -150,7 +171,7 @@ async fn poison_files_go_to_error_with_the_reason() {
                 "SELECT COUNT(*) FROM inbox_files WHERE state = 'error' AND closed_at IS NOT NULL"
             )
             .await,
-        2
+        3
     );
 }
 
