@@ -8,6 +8,7 @@
 pub mod arrivals;
 pub mod backoffice;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod ftp;

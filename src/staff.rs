@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::clock::now;
 use crate::db::Db;
 use crate::users::check_name;
 use crate::users::password::{self, Password, PasswordError};
@@ -424,8 +425,4 @@ pub struct TokenInfo {
     pub created_at: i64,
     /// Last used (to the minute), Unix seconds.
     pub last_used_at: Option<i64>,
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }

@@ -237,18 +237,7 @@ async fn uploads_over_ftp_and_sftp_end_in_done_with_their_orders() {
 #[tokio::test]
 async fn the_inbox_size_limit_is_configurable() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    let added = env.cli(
-        &[
-            "user",
-            "add",
-            "alice",
-            "--customer",
-            "1234",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(added.status.success());
+    env.add_user("alice", "1234", PASSWORD, &[]);
     let file = env.dir.path().join("week.csv");
     std::fs::write(&file, orders_csv("1234", &["L1", "L2", "L3"])).unwrap();
     let out = env.cli(
@@ -274,18 +263,7 @@ async fn the_inbox_size_limit_is_configurable() {
 #[tokio::test]
 async fn import_and_files_commands() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    let added = env.cli(
-        &[
-            "user",
-            "add",
-            "alice",
-            "--customer",
-            "1234",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(added.status.success());
+    env.add_user("alice", "1234", PASSWORD, &[]);
     let local = env.dir.path().join("local");
     std::fs::create_dir_all(&local).unwrap();
     let good = local.join("week.csv");
@@ -359,18 +337,7 @@ async fn import_and_files_commands() {
 #[tokio::test]
 async fn a_file_found_by_the_start_scan_is_processed() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    let added = env.cli(
-        &[
-            "user",
-            "add",
-            "alice",
-            "--customer",
-            "1234",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(added.status.success());
+    env.add_user("alice", "1234", PASSWORD, &[]);
     let home = env.home("alice");
     // Written in place while no server runs: only the start-up scan can find it.
     std::fs::write(home.join("early.csv"), orders_csv("1234", &["E1"])).unwrap();

@@ -22,18 +22,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 async fn env_with_alice(backend: Backend) -> TestEnv {
     let env = TestEnv::new(backend).await;
-    let added = env.cli(
-        &[
-            "user",
-            "add",
-            "alice",
-            "--customer",
-            "1234",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(added.status.success(), "{}", common::stderr(&added));
+    env.add_user("alice", "1234", PASSWORD, &[]);
     env
 }
 

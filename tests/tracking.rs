@@ -43,18 +43,7 @@ struct Scenario {
 async fn scenario(backend: Backend, extra: &[&str]) -> Scenario {
     let server = TestServer::start(backend, extra).await;
     server.add_user("alice", "alice-password", &[]);
-    let bob = server.env.cli(
-        &[
-            "user",
-            "add",
-            "bob",
-            "--customer",
-            "5678",
-            "--password-stdin",
-        ],
-        Some("bob-password\n"),
-    );
-    assert!(bob.status.success(), "{}", stderr(&bob));
+    server.env.add_user("bob", "5678", "bob-password", &[]);
     let alice = server.env.home("alice");
     drop_file(&alice, "orders.csv", ORDERS.as_bytes());
     wait_placed(&alice, 1);

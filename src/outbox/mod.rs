@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use tokio::sync::mpsc;
 
+use crate::clock::now;
 use crate::db::Db;
 use crate::home::{HomeTree, VirtualPath};
 
@@ -248,8 +249,4 @@ fn outgoing_of(row: &AnyRow) -> Result<OutgoingFile, OutboxError> {
         moved_name: row.try_get("moved_name")?,
         moved_at: row.try_get("moved_at")?,
     })
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }

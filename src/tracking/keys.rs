@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::secrets::{SealError, SealingKey, Secret};
+use crate::clock::now;
 use crate::db::Db;
 use crate::users::{check_customer, check_name};
 
@@ -249,10 +250,6 @@ fn api_key_of(row: &AnyRow) -> ApiKey {
 /// A refused value as it is shown back: at most 40 characters.
 fn clip(value: &str) -> String {
     value.chars().take(40).collect()
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 #[cfg(test)]

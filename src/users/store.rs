@@ -13,6 +13,7 @@ use super::account::{
 use super::keys::{KeyError, PublicKey};
 use super::login_cache::LoginCache;
 use super::password::{self, Password, PasswordError};
+use crate::clock::now;
 use crate::db::Db;
 use crate::home::{HomeTree, TreeError};
 
@@ -541,8 +542,4 @@ fn checked_limit(limit: Option<u64>) -> Result<Option<i64>, UserError> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }

@@ -92,6 +92,22 @@ impl TestEnv {
         UserStore::new(db, HomeTree::new(self.data_dir().join("homes")))
     }
 
+    /// Adds user `name` of `customer` with `password` (and `extra` flags of `user add`) through
+    /// the CLI; panics when that fails.
+    pub fn add_user(&self, name: &str, customer: &str, password: &str, extra: &[&str]) {
+        let mut args = vec![
+            "user",
+            "add",
+            name,
+            "--customer",
+            customer,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "user add {name}: {}", stderr(&out));
+    }
+
     /// Runs `freightdrop ARGS` on this env's data dir and database, with `stdin` as input.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_cli(

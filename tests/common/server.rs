@@ -114,21 +114,7 @@ impl TestServer {
 
     /// Adds a user through the CLI on the same store; returns nothing, panics on failure.
     pub fn add_user(&self, name: &str, password: &str, extra: &[&str]) {
-        let mut args = vec![
-            "user",
-            "add",
-            name,
-            "--customer",
-            "1234",
-            "--password-stdin",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.env.cli(&args, Some(&format!("{password}\n")));
-        assert!(
-            out.status.success(),
-            "user add {name}: {}",
-            super::stderr(&out)
-        );
+        self.env.add_user(name, "1234", password, extra);
     }
 
     /// Sends SIGTERM and waits up to `within` for the process to exit; returns its exit code.
