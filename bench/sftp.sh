@@ -50,43 +50,16 @@ CREATED_USER=no    # whether we made the sshd system user
 # ---------------------------------------------------------------------------------------------
 # Setup and cleanup
 
-pick_workdir() {
-    if [[ -d /dev/shm && -w /dev/shm ]] && [[ $(stat -f -c %T /dev/shm) == tmpfs ]]; then
-        W=/dev/shm/freightdrop-bench-sftp
-    else
-        W=/tmp/freightdrop-bench-sftp
-        log "no tmpfs at /dev/shm: using $W (the peers' figures were measured on tmpfs)"
-    fi
-    rm -rf "$W"
-    mkdir -p "$W"
-    chmod 755 "$W" # sshd's user must reach its home inside
-}
-
 install_tools() {
     local missing=()
     [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
     command -v sftp >/dev/null || missing+=(openssh-client)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v python3 >/dev/null || missing+=(python3)
-    if ((${#missing[@]})); then
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    install_missing "${missing[@]}"
 }
 
 make_test_data() {
-    log "making test data: ${SIZE_MB} MiB file, $FILES x 1 KiB files, a client key"
-    mkdir -p "$W/data/small"
-    head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$W/data/big.bin"
-    head -c 1024 /dev/urandom >"$W/data/1k.bin"
-    python3 - "$W/data/small" "$FILES" <<'EOF'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(d, f"f{i:05d}.dat"), "wb") as f:
-        f.write(os.urandom(1024))
-EOF
+    make_files
+    log "making a client key and an sftp batch"
     ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/id_ed25519"
     # One sftp batch that puts every small file, for the one-session measurement.
     : >"$W/small.batch"
@@ -97,19 +70,7 @@ EOF
 }
 
 start_freightdrop() {
-    log "starting freightdrop on 127.0.0.1:$FD_PORT"
-    mkdir -p "$W/fd" "$W/certs"
-    RUST_LOG=warn,libunftp=warn,rustls=error setsid "$FREIGHTDROP_BIN" serve --data-dir "$W/fd" --certs-dir "$W/certs" \
-        --ftp-addr 127.0.0.1:0 --sftp-addr "127.0.0.1:$FD_PORT" --http-addr 127.0.0.1:0 \
-        --log-format json >"$W/fd.out" 2>"$W/fd.err" &
-    FD_PID=$!
-    PIDS+=("$FD_PID")
-    for _ in $(seq 300); do
-        grep -q '^freightdrop: ready' "$W/fd.out" 2>/dev/null && break
-        kill -0 "$FD_PID" 2>/dev/null || { cat "$W/fd.err" >&2; die "freightdrop exited at start"; }
-        sleep 0.1
-    done
-    grep -q '^freightdrop: ready' "$W/fd.out" || die "freightdrop not ready after 30 s"
+    serve_freightdrop --ftp-addr 127.0.0.1:0 --sftp-addr "127.0.0.1:$FD_PORT"
     printf '%s\n' "$PASSWORD" | timeout 60 "$FREIGHTDROP_BIN" user add "$FD_USER" --customer 1 \
         --protocols sftp --password-stdin --data-dir "$W/fd" >/dev/null
     timeout 60 "$FREIGHTDROP_BIN" user key add "$FD_USER" "$W/id_ed25519.pub" --data-dir "$W/fd" \
@@ -252,20 +213,7 @@ login_cycles() {
 # ---------------------------------------------------------------------------------------------
 # Recording and reporting
 
-# record RUN SERVER METRIC SECONDS: appends the raw line "RUN SERVER METRIC SECONDS RATE"
-
-# measure RUN SERVER METRIC COMMAND...: runs a measurement and records it, or records FAIL
-measure() {
-    local run=$1 server=$2 metric=$3 secs
-    shift 3
-    if secs=$("$@"); then
-        record "$run" "$server" "$metric" "$secs"
-    else
-        printf '%s %s %s FAIL FAIL\n' "$run" "$server" "$metric" >>"$OUT"
-        FAILURES=$((FAILURES + 1))
-        log "run $run $server $metric: FAILED"
-    fi
-}
+# measure and record: bench/common.sh
 
 short() { case $1 in aes128-gcm@openssh.com) echo gcm ;; chacha20-poly1305@openssh.com) echo chacha ;; esac; }
 
@@ -313,7 +261,7 @@ main() {
     trap 'exit 130' INT TERM
     install_tools
     build_freightdrop
-    pick_workdir
+    pick_workdir freightdrop-bench-sftp
     mkdir -p "$(dirname "$OUT")"
     {
         echo "# bench/sftp.sh $(date -u +%FT%TZ) on $(hostname), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
