@@ -1,4 +1,5 @@
-//! Failed logins per client address: N failures within a window block the address for a while.
+//! Failed logins per client (an IPv4 address or an IPv6 /64, see `network`): N failures within
+//! a window block the client for a while.
 //! Kept in memory, per process; a restart forgets them, which only gives an attacker a restart's
 //! worth of extra tries.
 
@@ -7,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::network::client_of;
 use crate::config::LoginPolicy;
 
 #[derive(Debug, Default)]
@@ -33,6 +35,7 @@ impl FailedLogins {
 
     /// Whether `peer` is blocked now.
     pub fn is_blocked(&self, peer: IpAddr) -> bool {
+        let peer = client_of(peer);
         let now = Instant::now();
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records
@@ -43,6 +46,7 @@ impl FailedLogins {
 
     /// Records a failure from `peer`; returns whether this one blocked it.
     pub fn record(&self, peer: IpAddr) -> bool {
+        let peer = client_of(peer);
         let now = Instant::now();
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         // Keep the map from growing without bound under a spray of addresses.
@@ -70,6 +74,7 @@ impl FailedLogins {
 
     /// Forgets the failures of `peer` after a successful login.
     pub fn forgive(&self, peer: IpAddr) {
+        let peer = client_of(peer);
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(record) = records.get(&peer) {
             if record.blocked_until.is_none() {
@@ -116,6 +121,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(!failures.record(peer));
         assert!(!failures.is_blocked(peer));
+    }
+
+    #[test]
+    fn one_ipv6_network_is_one_client() {
+        let failures = FailedLogins::new(policy(2, 60_000, 60_000));
+        let first: IpAddr = "2001:db8:0:7::1".parse().unwrap();
+        let made_up: IpAddr = "2001:db8:0:7:dead:beef:0:2".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:0:8::1".parse().unwrap();
+        assert!(!failures.record(first));
+        assert!(
+            failures.record(made_up),
+            "a new address in the /64 is no fresh start"
+        );
+        assert!(failures.is_blocked(first));
+        assert!(!failures.is_blocked(elsewhere));
     }
 
     #[test]

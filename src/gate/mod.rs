@@ -4,6 +4,7 @@
 //! count together whatever the protocol.
 
 mod failures;
+mod network;
 mod sessions;
 mod turns;
 

@@ -1,5 +1,5 @@
-//! Turns for login checks per client address: at most a few checks from one address run at a
-//! time, the rest wait. Without this a client could send many attempts at once and have them
+//! Turns for login checks per client (an IPv4 address or an IPv6 /64, see `network`): at most a
+//! few checks from one client run at a time, the rest wait. Without this a client could send many attempts at once and have them
 //! all checked before the first failure counts against its address, or spend the server's
 //! memory on parallel password hashes.
 
@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::network::client_of;
 
 /// Checks from one address that run at the same time.
 const PER_ADDRESS: usize = 2;
@@ -44,6 +46,7 @@ impl Drop for Turn {
 impl CheckTurns {
     /// Waits for one of `peer`'s places.
     pub async fn take(&self, peer: IpAddr) -> Option<Turn> {
+        let peer = client_of(peer);
         let semaphore = {
             let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(
