@@ -154,6 +154,32 @@ async fn login_rules(backend: Backend) {
         .await;
     assert_eq!(denial(disabled), Denial::Disabled);
     store.set_enabled("alice", true).await.unwrap();
+    // Enabling travels with the other settings in one write.
+    let changed = store
+        .update(
+            "alice",
+            UserChanges {
+                enabled: Some(false),
+                max_upload_bytes: Some(Some(1 << 20)),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!changed.enabled);
+    assert_eq!(changed.max_upload_bytes, Some(1 << 20));
+    let changed = store
+        .update(
+            "alice",
+            UserChanges {
+                enabled: Some(true),
+                max_upload_bytes: Some(None),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(changed.enabled);
 
     store
         .update(

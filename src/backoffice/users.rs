@@ -131,13 +131,9 @@ async fn update(
         require_tls: body.require_tls,
         format: body.format.map(|f| f.filter(|f| !f.is_empty())),
         max_upload_bytes: body.max_upload_bytes,
+        enabled: body.enabled,
     };
-    let users = &state.core.users;
-    let mut user = users.update(&name, changes).await?;
-    if let Some(enabled) = body.enabled {
-        users.set_enabled(&name, enabled).await?;
-        user = users.require(&name).await?;
-    }
+    let user = state.core.users.update(&name, changes).await?;
     if !user.enabled {
         end_sessions(&state, &name);
     }

@@ -195,6 +195,8 @@ pub struct UserChanges {
     pub format: Option<Option<String>>,
     /// New upload limit (`Some(None)` clears it).
     pub max_upload_bytes: Option<Option<u64>>,
+    /// Enabled or disabled.
+    pub enabled: Option<bool>,
 }
 
 /// Checks a login name: 1 to 32 letters, digits, `.`, `_` or `-`, starting with a letter or

@@ -286,17 +286,19 @@ impl UserStore {
             None => checked_limit(current.max_upload_bytes)?,
         };
         let require_tls = changes.require_tls.unwrap_or(current.require_tls);
+        let enabled = changes.enabled.unwrap_or(current.enabled);
         self.update_one(
             name,
             sqlx::query(
                 "UPDATE users SET customer = $1, protocols = $2, require_tls = $3, format = $4, \
-                 max_upload_bytes = $5, updated_at = $6 WHERE name = $7",
+                 max_upload_bytes = $5, enabled = $6, updated_at = $7 WHERE name = $8",
             )
             .bind(customer)
             .bind(protocols.to_string())
             .bind(i64::from(require_tls))
             .bind(format)
             .bind(max_upload)
+            .bind(i64::from(enabled))
             .bind(now())
             .bind(name),
         )
