@@ -1,6 +1,7 @@
 //! The server's counters for `/metrics`: sessions by protocol, logins by result, bytes in and
-//! out, inbox files by result, the inbox processing latency and the inbox queue depth. The
-//! frontends, the gate and the inbox count into one shared [`Metrics`]; the backoffice renders
+//! out, inbox files by result, the inbox processing latency and the inbox queue depth, track &
+//! trace requests by result and outgoing-file events. The frontends, the gate, the inbox, the
+//! outbox and the track & trace API count into one shared [`Metrics`]; the backoffice renders
 //! it in the Prometheus text format. Counters are per process (each node is scraped on its own).
 
 use std::fmt::Write as _;
@@ -35,6 +36,73 @@ pub enum FileResult {
     Rejected,
 }
 
+/// How a track & trace request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackResult {
+    /// Answered with the shipment.
+    Answered,
+    /// Refused (401): bad signature, stale time, unknown shipment or postcode.
+    Refused,
+    /// Refused without a check (429): the address is blocked.
+    Blocked,
+    /// A parameter is missing or malformed (400).
+    BadRequest,
+    /// The database failed (503).
+    Unavailable,
+}
+
+const TRACK_RESULTS: [&str; 5] = [
+    "answered",
+    "refused",
+    "blocked",
+    "bad_request",
+    "unavailable",
+];
+
+/// What happened to a published outgoing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxEvent {
+    /// Staff published it into a partner's `out/`.
+    Published,
+    /// The partner downloaded it whole.
+    Downloaded,
+    /// The partner moved it to `done/`.
+    Done,
+    /// The partner moved it to `error/` (staff should look).
+    Error,
+    /// The partner moved it somewhere else in its home.
+    Elsewhere,
+    /// The partner deleted it.
+    Deleted,
+    /// An upload or rename replaced it.
+    Replaced,
+}
+
+const OUTBOX_EVENTS: [&str; 7] = [
+    "published",
+    "downloaded",
+    "done",
+    "error",
+    "elsewhere",
+    "deleted",
+    "replaced",
+];
+
+impl OutboxEvent {
+    /// The event of a file leaving `out/` as the outbox records it (`done`, `error`,
+    /// `elsewhere`, `deleted`, `replaced`).
+    pub fn closed(how: &str) -> Option<OutboxEvent> {
+        Some(match how {
+            "done" => OutboxEvent::Done,
+            "error" => OutboxEvent::Error,
+            "elsewhere" => OutboxEvent::Elsewhere,
+            "deleted" => OutboxEvent::Deleted,
+            "replaced" => OutboxEvent::Replaced,
+            _ => return None,
+        })
+    }
+}
+
 /// Which listener a login came through: the protocols plus the backoffice.
 const CHANNELS: [&str; 4] = ["ftp", "ftps", "sftp", "http"];
 
@@ -57,6 +125,8 @@ struct Inner {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     queue_depth: AtomicI64,
+    tracking: [AtomicU64; TRACK_RESULTS.len()],
+    outbox: [AtomicU64; OUTBOX_EVENTS.len()],
 }
 
 /// The shared counters; cheap to clone.
@@ -133,6 +203,16 @@ impl Metrics {
         self.0
             .latency_sum_micros
             .fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts a track & trace request.
+    pub fn tracking(&self, result: TrackResult) {
+        self.0.tracking[result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event of a published outgoing file.
+    pub fn outbox(&self, event: OutboxEvent) {
+        self.0.outbox[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets the number of inbox paths waiting or being processed.
@@ -224,6 +304,31 @@ impl Metrics {
              freightdrop_inbox_queue_depth {}",
             m.queue_depth.load(Ordering::Relaxed).max(0)
         );
+        let _ = writeln!(
+            out,
+            "# HELP freightdrop_tracking_requests_total Track & trace requests, by result.\n\
+             # TYPE freightdrop_tracking_requests_total counter"
+        );
+        for (name, count) in TRACK_RESULTS.iter().zip(&m.tracking) {
+            let _ = writeln!(
+                out,
+                "freightdrop_tracking_requests_total{{result=\"{name}\"}} {}",
+                load(count)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP freightdrop_outbox_events_total Outgoing files published, downloaded and \
+             moved or removed by partners, by event.\n\
+             # TYPE freightdrop_outbox_events_total counter"
+        );
+        for (name, count) in OUTBOX_EVENTS.iter().zip(&m.outbox) {
+            let _ = writeln!(
+                out,
+                "freightdrop_outbox_events_total{{event=\"{name}\"}} {}",
+                load(count)
+            );
+        }
         out
     }
 }
@@ -240,7 +345,12 @@ mod tests {
         metrics.bytes_in(Protocol::Ftp, 10);
         metrics.file_processed(FileResult::Accepted, Duration::from_millis(20));
         metrics.file_processed(FileResult::Rejected, Duration::from_secs(3));
+        metrics.tracking(TrackResult::Blocked);
+        metrics.outbox(OutboxEvent::Replaced);
         let text = metrics.render();
+        assert!(text.contains("freightdrop_tracking_requests_total{result=\"blocked\"} 1"));
+        assert!(text.contains("freightdrop_tracking_requests_total{result=\"answered\"} 0"));
+        assert!(text.contains("freightdrop_outbox_events_total{event=\"replaced\"} 1"));
         assert!(text.contains("freightdrop_sessions{protocol=\"sftp\"} 1"));
         assert!(text.contains("freightdrop_logins_total{protocol=\"ftps\",result=\"failed\"} 1"));
         assert!(text.contains("freightdrop_received_bytes_total{protocol=\"ftp\"} 10"));

@@ -66,8 +66,8 @@ impl Core {
             arrivals,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            outbox: Outbox::new(db.clone(), HomeTree::new(config_homes), metrics.clone()),
             metrics,
-            outbox: Outbox::new(db.clone(), HomeTree::new(config_homes)),
         };
         (core, arrived)
     }

@@ -218,6 +218,19 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     assert!(metric(&text, "freightdrop_inbox_processing_seconds_count") >= 1.0);
     assert_eq!(metric(&text, "freightdrop_sessions{protocol=\"ftp\"}"), 0.0);
     assert!(text.contains("# TYPE freightdrop_inbox_processing_seconds histogram"));
+    // The outgoing files above: published by the CLI (another process, not counted here), two
+    // whole downloads, one move each to error/ and done/, one replaced by an upload.
+    let event = |name: &str| {
+        metric(
+            &text,
+            &format!("freightdrop_outbox_events_total{{event=\"{name}\"}}"),
+        )
+    };
+    assert_eq!(event("downloaded"), 2.0);
+    assert_eq!(event("error"), 1.0);
+    assert_eq!(event("done"), 1.0);
+    assert_eq!(event("replaced"), 1.0);
+    assert_eq!(event("published"), 0.0);
 
     let health = curl(&[
         "-w",

@@ -423,6 +423,30 @@ async fn repeated_bad_signatures_block_the_address(backend: Backend) {
         "{}",
         reply.body
     );
+    // /metrics counts them by result.
+    let env = &s.server.env;
+    let out = env.cli(
+        &["admin", "add", "watcher", "--password-stdin"],
+        Some("admin password 1\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.cli(&["admin", "token", "watcher", "--metrics-only"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bearer = format!("Authorization: Bearer {}", stdout(&out).trim());
+    let url = format!("http://{}/metrics", s.server.addr("http"));
+    let out = Command::new("curl")
+        .args(["-s", "--fail", "-H", &bearer, &url])
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "freightdrop_tracking_requests_total{result=\"refused\"} 7",
+        "freightdrop_tracking_requests_total{result=\"blocked\"} 1",
+        "freightdrop_tracking_requests_total{result=\"answered\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
 }
 
 on_both_backends!(

@@ -14,6 +14,7 @@ use axum::Router;
 
 use super::request::Client;
 use super::AppState;
+use crate::metrics::TrackResult;
 use crate::tracking::view::OrderView;
 use crate::tracking::{xml, TrackError, TrackRequest};
 
@@ -47,7 +48,9 @@ async fn order(
     let format = negotiate(&headers);
     let peer: Option<IpAddr> = Some(client.ip);
     let failures = state.tracking.failures();
+    let metrics = &state.core.metrics;
     if peer.is_some_and(|ip| failures.is_blocked(ip)) {
+        metrics.tracking(TrackResult::Blocked);
         let mut response = reply(
             format,
             StatusCode::TOO_MANY_REQUESTS,
@@ -67,7 +70,10 @@ async fn order(
     }
     let [shipment_id, postcode, ts, sig] = match parameters(&uri) {
         Ok(values) => values,
-        Err(message) => return reply(format, StatusCode::BAD_REQUEST, &message),
+        Err(message) => {
+            metrics.tracking(TrackResult::BadRequest);
+            return reply(format, StatusCode::BAD_REQUEST, &message);
+        }
     };
     let request = TrackRequest {
         shipment_id: &shipment_id,
@@ -78,6 +84,7 @@ async fn order(
     let now = chrono::Utc::now().timestamp();
     match state.tracking.track(&request, now).await {
         Ok(tracked) => {
+            metrics.tracking(TrackResult::Answered);
             if let Some(ip) = peer {
                 failures.forgive(ip);
             }
@@ -99,6 +106,7 @@ async fn order(
             }
         }
         Err(TrackError::Refused(refusal)) => {
+            metrics.tracking(TrackResult::Refused);
             if refusal.is_bad_signature() {
                 if let Some(ip) = peer.filter(|ip| failures.record(*ip)) {
                     tracing::warn!(
@@ -114,6 +122,7 @@ async fn order(
             reply(format, StatusCode::UNAUTHORIZED, UNAUTHORIZED)
         }
         Err(TrackError::Unavailable(detail)) => {
+            metrics.tracking(TrackResult::Unavailable);
             tracing::error!(error = detail, "track & trace failed");
             reply(
                 format,

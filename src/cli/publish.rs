@@ -9,6 +9,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::Failure;
 use crate::home::HomeTree;
+use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
 use crate::users::UserStore;
 
@@ -49,7 +50,8 @@ pub(crate) async fn run(
     let mut source = tokio::fs::File::open(&args.file)
         .await
         .map_err(unreadable)?;
-    let outbox = Outbox::new(store.db().clone(), homes);
+    // This command's counters go nowhere: /metrics shows the running server's.
+    let outbox = Outbox::new(store.db().clone(), homes, Metrics::default());
     let refused = |e: OutboxError| match e {
         OutboxError::InvalidName(_) | OutboxError::Exists(_) | OutboxError::TooBig => {
             Failure::usage(e.to_string())

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{out_file, OUT};
 use crate::db::Db;
 use crate::home::VirtualPath;
+use crate::metrics::{Metrics, OutboxEvent};
 
 /// One report.
 #[derive(Debug)]
@@ -49,25 +50,30 @@ pub enum Event {
     Flush(oneshot::Sender<()>),
 }
 
-/// Writes reports until every sender is gone.
-pub async fn write(db: Db, mut events: mpsc::UnboundedReceiver<Event>) {
+/// Writes reports until every sender is gone, counting what they recorded into `metrics`.
+pub async fn write(db: Db, metrics: Metrics, mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
         let described = format!("{event:?}");
         let written = match event {
             Event::Flush(done) => {
                 let _ = done.send(());
-                Ok(())
+                Ok(Vec::new())
             }
             other => apply(&db, other).await,
         };
-        if let Err(e) = written {
-            tracing::warn!(report = described, error = %e, "cannot record an outgoing file's report");
+        match written {
+            Ok(recorded) => recorded.into_iter().for_each(|e| metrics.outbox(e)),
+            Err(e) => {
+                tracing::warn!(report = described, error = %e, "cannot record an outgoing file's report");
+            }
         }
     }
 }
 
-async fn apply(db: &Db, event: Event) -> Result<(), sqlx::Error> {
+/// Writes one report; returns what it recorded (nothing for a file the outbox does not know).
+async fn apply(db: &Db, event: Event) -> Result<Vec<OutboxEvent>, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
+    let mut recorded = Vec::new();
     match event {
         Event::Downloaded {
             user,
@@ -75,7 +81,7 @@ async fn apply(db: &Db, event: Event) -> Result<(), sqlx::Error> {
             protocol,
             at,
         } => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE outbox_files SET downloads = downloads + 1, \
                  first_download_at = COALESCE(first_download_at, $1), last_download_at = $1, \
                  last_download_protocol = $2 \
@@ -87,11 +93,16 @@ async fn apply(db: &Db, event: Event) -> Result<(), sqlx::Error> {
             .bind(&name)
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() > 0 {
+                recorded.push(OutboxEvent::Downloaded);
+            }
         }
         Event::Moved { user, from, to, at } => {
             // Whatever waited at the target is replaced by the rename.
             if let Some(target) = out_file(&to) {
-                close(&mut tx, &user, &target, "replaced", None, at).await?;
+                if close(&mut tx, &user, &target, "replaced", None, at).await? {
+                    recorded.push(OutboxEvent::Replaced);
+                }
             }
             if let Some(name) = out_file(&from) {
                 if let Some(new_name) = out_file(&to) {
@@ -112,6 +123,9 @@ async fn apply(db: &Db, event: Event) -> Result<(), sqlx::Error> {
                     };
                     let closed =
                         close(&mut tx, &user, &name, place, Some(to.to_string()), at).await?;
+                    if closed {
+                        recorded.extend(OutboxEvent::closed(place));
+                    }
                     if closed && place == "error" {
                         tracing::warn!(
                             user,
@@ -128,11 +142,14 @@ async fn apply(db: &Db, event: Event) -> Result<(), sqlx::Error> {
             how,
             at,
         } => {
-            close(&mut tx, &user, &name, how, None, at).await?;
+            if close(&mut tx, &user, &name, how, None, at).await? {
+                recorded.extend(OutboxEvent::closed(how));
+            }
         }
         Event::Flush(_) => {}
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(recorded)
 }
 
 /// Closes the open row of `out/<name>`; whether there was one.

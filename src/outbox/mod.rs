@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::clock::now;
 use crate::db::Db;
 use crate::home::{HomeTree, VirtualPath};
+use crate::metrics::Metrics;
 
 pub use events::Event;
 pub use publish::{Staged, StagedWriter};
@@ -97,17 +98,23 @@ pub struct Outbox {
     db: Db,
     tree: HomeTree,
     events: mpsc::UnboundedSender<Event>,
+    metrics: Metrics,
 }
 
 impl Outbox {
-    /// The outbox over `db`, with homes under `tree`. Its report writer runs on the current
-    /// tokio runtime; without one (a plain command), reports are dropped.
-    pub fn new(db: Db, tree: HomeTree) -> Self {
+    /// The outbox over `db`, with homes under `tree`, counting into `metrics`. Its report writer
+    /// runs on the current tokio runtime; without one (a plain command), reports are dropped.
+    pub fn new(db: Db, tree: HomeTree, metrics: Metrics) -> Self {
         let (events, received) = mpsc::unbounded_channel();
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(events::write(db.clone(), received));
+            tokio::spawn(events::write(db.clone(), metrics.clone(), received));
         }
-        Self { db, tree, events }
+        Self {
+            db,
+            tree,
+            events,
+            metrics,
+        }
     }
 
     /// Published files, newest first, of one user or all.

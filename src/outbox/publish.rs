@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::{now, Outbox, OutboxError, OutgoingFile, MAX_PUBLISH_BYTES, OUT};
 use crate::home::{Home, VirtualPath};
+use crate::metrics::OutboxEvent;
 
 /// A file being written under its temp name; the temp file is removed if it is dropped
 /// unfinished.
@@ -173,6 +174,7 @@ impl Outbox {
             return Err(e.into());
         }
         drop(staged);
+        self.metrics.outbox(OutboxEvent::Published);
         self.get(id)
             .await?
             .ok_or(OutboxError::Db(sqlx::Error::RowNotFound))
