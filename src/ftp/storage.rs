@@ -326,10 +326,10 @@ impl StorageBackend<FtpUser> for FtpStorage {
         // is cut off, so a dead peer can't hold its session and data connection forever.
         let (vpath, real) = self.locate(path)?;
         let file = open_for_download(real, start_pos).await?;
-        let sent = transfer::send(file, output, self.shared.idle_timeout)
+        let tally = |n| self.shared.metrics.bytes_out(user.protocol, n);
+        let sent = transfer::send(file, output, self.shared.idle_timeout, &tally)
             .await
             .map_err(io_error)?;
-        self.shared.metrics.bytes_out(user.protocol, sent);
         if start_pos == 0 {
             self.shared
                 .outbox
@@ -355,7 +355,8 @@ impl StorageBackend<FtpUser> for FtpStorage {
         let mut guard = PartialGuard(Some(partial.clone()));
         let file = create_partial(partial.clone(), real.clone(), start_pos).await?;
         let limit = user.max_upload_bytes.unwrap_or(u64::MAX);
-        let received = transfer::receive(&mut input, file, limit.saturating_sub(start_pos), self.shared.idle_timeout)
+        let tally = |n| self.shared.metrics.bytes_in(user.protocol, n);
+        let received = transfer::receive(&mut input, file, limit.saturating_sub(start_pos), self.shared.idle_timeout, &tally)
             .await
             .map_err(|e| match e {
                 ReceiveError::TooLarge => {
@@ -365,7 +366,6 @@ impl StorageBackend<FtpUser> for FtpStorage {
                 ReceiveError::Io(e) => io_error(e),
             })?;
         let written = start_pos + received;
-        self.shared.metrics.bytes_in(user.protocol, received);
         tokio::fs::rename(&partial, &real).await.map_err(io_error)?;
         guard.0 = None;
         tracing::info!(user = %user.name, path = %vpath, bytes = written, "upload complete");

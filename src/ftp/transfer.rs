@@ -29,11 +29,20 @@ fn timed_out() -> io::Error {
     io::Error::from(io::ErrorKind::TimedOut)
 }
 
-/// Sends `file` (already positioned) to `output`; returns the bytes sent.
+/// Counts bytes as they move, so a transfer that fails halfway still counts what it moved.
+pub type Tally<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// Sends `file` (already positioned) to `output`, telling `tally` each chunk sent; returns the
+/// bytes sent.
 ///
 /// # Errors
 /// A read or write failure, or `TimedOut` when the client takes nothing for `idle`.
-pub async fn send<W>(mut file: std::fs::File, output: &mut W, idle: Duration) -> io::Result<u64>
+pub async fn send<W>(
+    mut file: std::fs::File,
+    output: &mut W,
+    idle: Duration,
+    tally: Tally<'_>,
+) -> io::Result<u64>
 where
     W: AsyncWrite + Unpin + ?Sized,
 {
@@ -69,6 +78,7 @@ where
                 .await
                 .map_err(|_| timed_out())??;
             sent += chunk.len() as u64;
+            tally(chunk.len() as u64);
             // The reader may have stopped already; then the buffer is simply dropped.
             let _ = empty_tx.send(chunk).await;
         }
@@ -84,8 +94,8 @@ where
     result
 }
 
-/// Receives `input` until its end into `file`, at most `limit` bytes, and syncs the file to disk;
-/// returns the bytes received.
+/// Receives `input` until its end into `file`, at most `limit` bytes, and syncs the file to disk,
+/// telling `tally` each chunk received; returns the bytes received.
 ///
 /// # Errors
 /// [`ReceiveError::TooLarge`] past `limit`; [`ReceiveError::Io`] for a failed or stalled
@@ -95,6 +105,7 @@ pub async fn receive<R>(
     mut file: std::fs::File,
     limit: u64,
     idle: Duration,
+    tally: Tally<'_>,
 ) -> Result<u64, ReceiveError>
 where
     R: AsyncRead + Unpin + ?Sized,
@@ -132,6 +143,7 @@ where
                 }
             }
             received += buffer.len() as u64;
+            tally(buffer.len() as u64);
             if received > limit {
                 return Err(ReceiveError::TooLarge);
             }
@@ -169,7 +181,11 @@ fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
+
+    fn ignore(_: u64) {}
 
     #[tokio::test]
     async fn send_and_receive_move_every_byte() {
@@ -178,21 +194,33 @@ mod tests {
         let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&source, &data).unwrap();
         let mut sent = Vec::new();
+        let counted = AtomicU64::new(0);
+        let tally = |n| {
+            counted.fetch_add(n, Ordering::Relaxed);
+        };
         let n = send(
             std::fs::File::open(&source).unwrap(),
             &mut sent,
             Duration::from_secs(5),
+            &tally,
         )
         .await
         .unwrap();
         assert_eq!(n as usize, data.len());
         assert_eq!(sent, data);
+        assert_eq!(counted.load(Ordering::Relaxed), n);
 
         let target = dir.path().join("target");
         let file = std::fs::File::create(&target).unwrap();
-        let n = receive(&mut &data[..], file, u64::MAX, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let n = receive(
+            &mut &data[..],
+            file,
+            u64::MAX,
+            Duration::from_secs(5),
+            &ignore,
+        )
+        .await
+        .unwrap();
         assert_eq!(n as usize, data.len());
         assert_eq!(std::fs::read(&target).unwrap(), data);
     }
@@ -202,8 +230,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = std::fs::File::create(dir.path().join("t")).unwrap();
         let data = vec![1u8; 10_000];
-        let result = receive(&mut &data[..], file, 5_000, Duration::from_secs(5)).await;
+        let counted = AtomicU64::new(0);
+        let tally = |n| {
+            counted.fetch_add(n, Ordering::Relaxed);
+        };
+        let result = receive(&mut &data[..], file, 5_000, Duration::from_secs(5), &tally).await;
         assert!(matches!(result, Err(ReceiveError::TooLarge)));
+        assert_eq!(
+            counted.load(Ordering::Relaxed),
+            10_000,
+            "a refused upload still counts the bytes it moved"
+        );
     }
 
     #[tokio::test]
@@ -212,7 +249,14 @@ mod tests {
         let file = std::fs::File::create(dir.path().join("t")).unwrap();
         let (mut client, mut server) = tokio::io::duplex(64);
         client.write_all(b"some").await.unwrap();
-        let result = receive(&mut server, file, u64::MAX, Duration::from_millis(100)).await;
+        let result = receive(
+            &mut server,
+            file,
+            u64::MAX,
+            Duration::from_millis(100),
+            &ignore,
+        )
+        .await;
         assert!(matches!(result, Err(ReceiveError::Io(e)) if e.kind() == io::ErrorKind::TimedOut));
         drop(client);
     }
