@@ -67,14 +67,9 @@ impl Db {
                     .max_connections(8)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
-                            // The page size counts only for a new database file, and only
-                            // before WAL is on. 16 KiB pages make a big file's transaction a
-                            // quarter of the writes to the WAL and the database (each one a
-                            // system call), which was a third of its time at 4 KiB.
                             conn.execute(
-                                "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
-                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                                 PRAGMA busy_timeout = 10000;",
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                             )
                             .await?;
                             Ok(())
