@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod commit;
 pub mod examine;
 pub mod filing;
 pub mod ledger;

@@ -15,8 +15,9 @@
 //! a file name, make the worker handling that file stop for good just before the commit or just
 //! after it, so a test can kill the process at that point (tests/inbox_crash.rs).
 //!
-//! This module knows the inbox folders, the ledger and the stores; not protocols, not users'
-//! accounts (the caller passes an [`Uploader`]).
+//! This module knows the inbox folders, the ledger and the order of the steps; the one
+//! transaction itself is `commit`'s. Not protocols, not users' accounts (the caller passes an
+//! [`Uploader`]).
 
 use std::fs::File;
 use std::io;
@@ -26,20 +27,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::commit;
 use crate::examine::{self, Limits, Progress, Verdict};
 use crate::filing::{self, Placement, DONE, ERROR};
-use crate::ledger::{now_ms, Counts, FileRow, FileState, Finish, Identity, Ledger, LedgerError};
-use crate::orders;
-use crate::parse::{is_temporary_name, Batch, Format, Parsed};
+use crate::ledger::{now_ms, FileRow, FileState, Identity, Ledger, LedgerError};
+use crate::parse::{is_temporary_name, Format};
 
 /// CSV files bigger than this are streamed: read in batches stored as they come, inside the
 /// transaction (and, on SQLite, the write turn). Smaller ones are read whole first, outside
 /// the write turn, so small files from many workers parse in parallel and hold the single
 /// writer only while they commit.
 const STREAM_FROM: u64 = 256 * 1024;
-
-/// From this size on, a file's transaction gets a bigger SQLite page cache.
-const BIG_FILE: u64 = 4 * 1024 * 1024;
 
 /// Who uploaded a file: the inbox's user, the customer its orders belong to, and the format
 /// override of the account, if any.
@@ -326,20 +324,15 @@ impl Pipeline {
             self.hook(&self.pause_before_commit, &row.name).await;
             let turn = self.write_turn().await;
             let mut conn = self.ledger.pool().acquire().await?;
-            let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
-            if sqlite {
-                sqlx::query("PRAGMA cache_size = -32768")
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            let committed = self
-                .stream_commit(&mut conn, row, uploader, file, inbox, progress)
-                .await;
-            if sqlite {
-                let _ = sqlx::query("PRAGMA cache_size = -2000")
-                    .execute(&mut *conn)
-                    .await;
-            }
+            let cache = commit::BigCache::widen(&mut conn, row.identity.size).await?;
+            let reading = commit::Reading {
+                file,
+                limits: self.settings.limits,
+                progress,
+            };
+            let committed =
+                commit::streamed(&self.ledger, &mut conn, row, uploader, reading, inbox).await;
+            cache.restore(&mut conn).await;
             drop(conn);
             drop(turn);
             let committed = committed?;
@@ -371,106 +364,14 @@ impl Pipeline {
         self.hook(&self.pause_before_commit, &row.name).await;
         let turn = self.write_turn().await;
         let mut conn = self.ledger.pool().acquire().await?;
-        // SQLite's default page cache (2 MB) makes a big transaction spill and rewrite pages
-        // in the WAL over and over; this connection gets a bigger one while it commits.
-        let sqlite = conn.backend_name() == "SQLite" && row.identity.size > BIG_FILE;
-        if sqlite {
-            sqlx::query("PRAGMA cache_size = -32768")
-                .execute(&mut *conn)
-                .await?;
-        }
-        let committed = self.commit(&mut conn, row, uploader, verdict, inbox).await;
-        if sqlite {
-            let _ = sqlx::query("PRAGMA cache_size = -2000")
-                .execute(&mut *conn)
-                .await;
-        }
+        let cache = commit::BigCache::widen(&mut conn, row.identity.size).await?;
+        let committed = commit::whole(&self.ledger, &mut conn, row, uploader, verdict, inbox).await;
+        cache.restore(&mut conn).await;
         drop(conn);
         drop(turn);
         let committed = committed?;
         self.hook(&self.pause_after_commit, &row.name).await;
         Ok(Some(committed))
-    }
-
-    /// The one transaction of a streamed CSV file: its batches stored as they are read, then
-    /// the ledger row finished; a rejected file's batches are rolled back and only the ledger
-    /// row is written. Returns the row as committed.
-    async fn stream_commit(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        row: &FileRow,
-        uploader: &Uploader,
-        file: File,
-        inbox: &Path,
-        progress: Option<Progress>,
-    ) -> Result<FileRow, PipelineError> {
-        use sqlx::Connection as _;
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(2);
-        let now = crate::ledger::now_secs();
-        let mut tx = conn.begin().await?;
-        let examined = examine::examine_csv_stream(
-            file,
-            &uploader.customer,
-            self.settings.limits,
-            progress,
-            sender,
-        );
-        let store = {
-            // Owned here, so a failed store drops the receiver and the reader stops waiting.
-            let mut receiver = receiver;
-            let tx = &mut tx;
-            async move {
-                let mut status_updates = 0;
-                while let Some(batch) = receiver.recv().await {
-                    status_updates +=
-                        orders::store_batch(tx, &uploader.customer, row.id, now, &batch).await?;
-                }
-                Ok::<u64, sqlx::Error>(status_updates)
-            }
-        };
-        let (examined, stored) = tokio::join!(examined, store);
-        let (verdict, orders) = examined?;
-        let status_updates = stored?;
-        let (mut finish, parsed) = finish_for(verdict);
-        let rejected = parsed.is_none();
-        if rejected {
-            tx.rollback().await?;
-            tx = conn.begin().await?;
-        } else {
-            finish.counts = Counts {
-                status_updates,
-                ..orders
-            };
-        }
-        let dir = inbox.join(if rejected { ERROR } else { DONE });
-        std::fs::create_dir_all(&dir)?;
-        finish.placed_name = filing::free_name(&dir, &row.name, rejected)?;
-        finish_and_commit(&self.ledger, tx, row, finish).await
-    }
-
-    /// The one transaction: the orders stored, the ledger row finished with the name chosen
-    /// in `done/` or `error/`. Returns the row as committed.
-    async fn commit(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        row: &FileRow,
-        uploader: &Uploader,
-        verdict: Verdict,
-        inbox: &Path,
-    ) -> Result<FileRow, PipelineError> {
-        use sqlx::Connection as _;
-        let (mut finish, parsed) = finish_for(verdict);
-        let rejected = finish.state == FileState::Error;
-        let dir = inbox.join(if rejected { ERROR } else { DONE });
-        std::fs::create_dir_all(&dir)?;
-        finish.placed_name = filing::free_name(&dir, &row.name, rejected)?;
-        // Both statements write, so on SQLite the first takes the write lock at once. The
-        // ledger update proves the claim is still ours; if not, nothing is kept.
-        let mut tx = conn.begin().await?;
-        if let Some(parsed) = &parsed {
-            finish.counts = orders::store(&mut tx, &uploader.customer, row.id, parsed).await?;
-        }
-        finish_and_commit(&self.ledger, tx, row, finish).await
     }
 
     /// Moves a committed file to `done/` or `error/` (with its report) and closes its row.
@@ -565,43 +466,6 @@ impl Pipeline {
     }
 }
 
-/// The ledger values a verdict gives, and the values to store when the file is accepted.
-fn finish_for(verdict: Verdict) -> (Finish, Option<Parsed>) {
-    match verdict {
-        Verdict::Accepted {
-            parsed,
-            sha256,
-            format,
-        } => {
-            let warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
-            let finish = Finish {
-                state: FileState::Done,
-                sha256: Some(sha256),
-                format: Some(format.to_string()),
-                counts: Counts::default(),
-                report: (!warnings.is_empty()).then(|| warnings.join("\n")),
-                placed_name: String::new(),
-            };
-            (finish, Some(parsed))
-        }
-        Verdict::Rejected {
-            report,
-            sha256,
-            format,
-        } => {
-            let finish = Finish {
-                state: FileState::Error,
-                sha256,
-                format: format.map(|f| f.to_string()),
-                counts: Counts::default(),
-                report: Some(report),
-                placed_name: String::new(),
-            };
-            (finish, None)
-        }
-    }
-}
-
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -609,29 +473,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Ends the file's one transaction: its ledger row finished (which proves the claim is still
-/// this process's; if not, nothing is kept), then the commit. Returns the row as committed.
-async fn finish_and_commit(
-    ledger: &Ledger,
-    mut tx: sqlx::Transaction<'_, sqlx::Any>,
-    row: &FileRow,
-    finish: Finish,
-) -> Result<FileRow, PipelineError> {
-    if !ledger.finish(&mut tx, row.id, &finish).await? {
-        tx.rollback().await?;
-        return Err(PipelineError::LostClaim);
-    }
-    tx.commit().await?;
-    Ok(FileRow {
-        state: finish.state,
-        sha256: finish.sha256,
-        format: finish.format,
-        finished_at: Some(crate::ledger::now_secs()),
-        counts: Some(finish.counts),
-        report: finish.report,
-        placed_name: Some(finish.placed_name),
-        ..row.clone()
-    })
 }
