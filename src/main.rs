@@ -6,5 +6,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    inbox_processor::memory::keep_freed_memory();
     freightdrop::cli::main()
 }

@@ -13,6 +13,7 @@ use inbox_processor::parse;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    inbox_processor::memory::keep_freed_memory();
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: parse_rate FILE.csv");
         return std::process::ExitCode::from(2);

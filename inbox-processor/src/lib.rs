@@ -24,6 +24,7 @@ pub mod examine;
 pub mod filing;
 pub mod ledger;
 pub mod lookup;
+pub mod memory;
 pub mod model;
 pub mod orders;
 pub mod parse;
