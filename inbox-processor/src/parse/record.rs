@@ -95,6 +95,7 @@ pub(crate) fn push_field<'a>(
 }
 
 /// `text` without the whitespace around it, copied only when it is owned and had some.
+#[inline]
 pub(crate) fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
     let bare = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
     if bare(text.as_bytes().first()) && bare(text.as_bytes().last()) {

@@ -221,21 +221,16 @@ impl Assembler {
             goods_seen,
             delivery_given: has_delivery,
         } = self.check_row(record);
-        let mut order_slots = Vec::new();
-        let mut shipment_slots = Vec::with_capacity(slots.len());
-        let mut stray = Vec::new();
-        for slot in slots {
-            match slot.field.level() {
-                Level::Order => order_slots.push(slot),
-                Level::Shipment => shipment_slots.push(slot),
-                Level::Goods | Level::Status => stray.push((slot.field, slot.location)),
-            }
-        }
         let (Some(customer), Some(shipment_id)) = (customer, shipment_id) else {
             return;
         };
-        for (field, location) in stray {
-            self.ignore(field, Kind::Order, location);
+        let (mut order_values, mut shipment_values) = (0, 0);
+        for slot in &slots {
+            match slot.field.level() {
+                Level::Order => order_values += 1,
+                Level::Shipment => shipment_values += 1,
+                Level::Goods | Level::Status => self.ignore(slot.field, Kind::Order, slot.location),
+            }
         }
         let shipment_id = shipment_id.into_owned();
         let (o, place, late) = match self.shipment_index.entry(shipment_id) {
@@ -303,31 +298,43 @@ impl Assembler {
             fields,
             shipments,
         } = &mut self.orders[o];
-        let mut grew = false;
         if fields.is_empty() {
-            fields.reserve_exact(order_slots.len());
+            fields.reserve_exact(order_values);
         }
-        for slot in order_slots {
-            let owner = || describe_order(customer_id, order_reference.as_deref());
-            grew |= merge(fields, slot, owner, &mut self.findings);
+        // A shipment that already left in a batch gets its rows merged again at the end; its
+        // order's values are merged now.
+        let mut shipment = match late {
+            None => shipments.get_mut(place.slot as usize),
+            Some(_) => None,
+        };
+        if let Some(shipment) = shipment.as_mut().filter(|s| s.fields.is_empty()) {
+            shipment.fields.reserve_exact(shipment_values);
+        }
+        let mut grew = false;
+        for slot in slots {
+            match (slot.field.level(), shipment.as_mut()) {
+                (Level::Order, _) => {
+                    let owner = || describe_order(customer_id, order_reference.as_deref());
+                    grew |= merge(fields, slot, owner, &mut self.findings);
+                }
+                (Level::Shipment, Some(shipment)) => {
+                    let owner = || format!("shipment {}", shipment.shipment_id);
+                    merge(&mut shipment.fields, slot, owner, &mut self.findings);
+                }
+                _ => {}
+            }
         }
         if grew && self.orders_left.contains(&(o as u32)) {
             // Shipments of this order already left with fewer order values: rewrite them.
             self.late.orders.insert(o as u32);
         }
-        if let Some(shipment_id) = late {
-            self.late.marked.insert(shipment_id);
-            self.late.rows.insert(location);
+        let Some(shipment) = shipment else {
+            if let Some(shipment_id) = late {
+                self.late.marked.insert(shipment_id);
+                self.late.rows.insert(location);
+            }
             return;
-        }
-        let shipment = &mut shipments[place.slot as usize];
-        if shipment.fields.is_empty() {
-            shipment.fields.reserve_exact(shipment_slots.len());
-        }
-        for slot in shipment_slots {
-            let owner = || format!("shipment {}", shipment.shipment_id);
-            merge(&mut shipment.fields, slot, owner, &mut self.findings);
-        }
+        };
         shipment.goods_seen += goods_seen;
         shipment.delivery_given |= has_delivery;
         place.goods = place.goods.saturating_add(lines.len() as u32);
