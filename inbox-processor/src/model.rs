@@ -233,7 +233,10 @@ impl Decimal {
         if text.starts_with('-') {
             return Err(DecimalError::Negative);
         }
-        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        let (int, frac) = match text.bytes().position(|b| b == b'.') {
+            Some(dot) => (&text[..dot], &text[dot + 1..]),
+            None => (text, ""),
+        };
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if int.is_empty() && frac.is_empty() {
             return Err(DecimalError::Invalid);
