@@ -233,8 +233,12 @@ impl Decimal {
         if text.starts_with('-') {
             return Err(DecimalError::Negative);
         }
+        // Found by byte: a char pattern's searcher costs more than these short strings.
         let (int, frac) = match text.bytes().position(|b| b == b'.') {
-            Some(dot) => (&text[..dot], &text[dot + 1..]),
+            Some(dot) => (
+                text.get(..dot).unwrap_or(""),
+                text.get(dot + 1..).unwrap_or(""),
+            ),
             None => (text, ""),
         };
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());

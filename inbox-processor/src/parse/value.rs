@@ -153,13 +153,27 @@ fn quantity(raw: &str) -> Result<Value, String> {
         .ok_or_else(|| REASON.to_owned())
 }
 
+/// The three parts of `text` around exactly two `sep` bytes (an ASCII separator). Found by byte:
+/// a char pattern's searcher costs more than these short strings.
+fn three_parts(text: &str, sep: u8) -> Option<(&str, &str, &str)> {
+    let mut at = text
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == sep)
+        .map(|(i, _)| i);
+    let (Some(first), Some(second), None) = (at.next(), at.next(), at.next()) else {
+        return None;
+    };
+    Some((
+        text.get(..first)?,
+        text.get(first + 1..second)?,
+        text.get(second + 1..)?,
+    ))
+}
+
 /// Reads `YYYY-MM-DD`, `DD-MM-YYYY` or `DD-MM-YY`; a two-digit year is 20YY (ours).
 pub(crate) fn date(raw: &str) -> Result<NaiveDate, String> {
-    // Split on the byte: a char pattern's searcher costs more than these short strings.
-    let mut parts = raw.split(|c: char| c == '-');
-    let (Some(a), Some(b), Some(c), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((a, b, c)) = three_parts(raw, b'-') else {
         return Err(DATE_HINT.to_owned());
     };
     let digits =
