@@ -267,14 +267,12 @@ impl Metrics {
                 let _ = writeln!(out, "{metric}{{protocol=\"{name}\"}} {}", load(&values[i]));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_inbox_files_total Inbox files processed by this node, by result.\n\
-             # TYPE freightdrop_inbox_files_total counter\n\
-             freightdrop_inbox_files_total{{result=\"accepted\"}} {}\n\
-             freightdrop_inbox_files_total{{result=\"rejected\"}} {}",
-            load(&m.files[0]),
-            load(&m.files[1])
+        counters(
+            &mut out,
+            "freightdrop_inbox_files_total",
+            "Inbox files processed by this node, by result.",
+            ("result", &["accepted", "rejected"]),
+            &m.files,
         );
         let _ = writeln!(
             out,
@@ -304,32 +302,39 @@ impl Metrics {
              freightdrop_inbox_queue_depth {}",
             m.queue_depth.load(Ordering::Relaxed).max(0)
         );
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_tracking_requests_total Track & trace requests, by result.\n\
-             # TYPE freightdrop_tracking_requests_total counter"
+        counters(
+            &mut out,
+            "freightdrop_tracking_requests_total",
+            "Track & trace requests, by result.",
+            ("result", &TRACK_RESULTS),
+            &m.tracking,
         );
-        for (name, count) in TRACK_RESULTS.iter().zip(&m.tracking) {
-            let _ = writeln!(
-                out,
-                "freightdrop_tracking_requests_total{{result=\"{name}\"}} {}",
-                load(count)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_outbox_events_total Outgoing files published, downloaded and \
-             moved or removed by partners, by event.\n\
-             # TYPE freightdrop_outbox_events_total counter"
+        counters(
+            &mut out,
+            "freightdrop_outbox_events_total",
+            "Outgoing files published, downloaded and moved or removed by partners, by event.",
+            ("event", &OUTBOX_EVENTS),
+            &m.outbox,
         );
-        for (name, count) in OUTBOX_EVENTS.iter().zip(&m.outbox) {
-            let _ = writeln!(
-                out,
-                "freightdrop_outbox_events_total{{event=\"{name}\"}} {}",
-                load(count)
-            );
-        }
         out
+    }
+}
+
+/// Writes a counter with one label: its help and type lines, then one line per label value.
+fn counters(
+    out: &mut String,
+    metric: &str,
+    help: &str,
+    (label, values): (&str, &[&str]),
+    counts: &[AtomicU64],
+) {
+    let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+    for (value, count) in values.iter().zip(counts) {
+        let _ = writeln!(
+            out,
+            "{metric}{{{label}=\"{value}\"}} {}",
+            count.load(Ordering::Relaxed)
+        );
     }
 }
 
