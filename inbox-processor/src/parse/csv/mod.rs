@@ -17,6 +17,9 @@ use super::problem::{Location, Problem};
 use super::table::Header;
 use super::validation::Assembler;
 
+/// The read buffers: big enough that a big file is read in few calls.
+const BUFFER: usize = 64 * 1024;
+
 /// How much of the header line is looked at to find the separator.
 const HEADER_PEEK: u64 = 64 * 1024;
 
@@ -31,7 +34,7 @@ pub(crate) fn read<R: Read>(
     asm: &mut Assembler,
     after: &mut dyn FnMut(&mut Assembler),
 ) -> io::Result<()> {
-    let mut reader = BufReader::new(reader);
+    let mut reader = BufReader::with_capacity(BUFFER, reader);
     let mut head = Vec::new();
     (&mut reader)
         .take(HEADER_PEEK)
@@ -57,6 +60,7 @@ pub(crate) fn read<R: Read>(
     let delimiter = separator(&head);
     let guard = Guard::new(Cursor::new(head).chain(reader), delimiter);
     let mut csv = ::csv::ReaderBuilder::new()
+        .buffer_capacity(BUFFER)
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
