@@ -43,6 +43,7 @@ mod draft;
 mod encoding;
 mod field;
 pub mod format;
+mod index;
 pub mod problem;
 mod record;
 mod sheet;

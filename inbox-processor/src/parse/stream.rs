@@ -211,7 +211,7 @@ impl Assembler {
         else {
             return;
         };
-        let Some(place) = self.shipment_index.get(&*id).copied() else {
+        let Some(place) = self.shipment_index.get(&id).copied() else {
             return;
         };
         let marked = self.late.marked.contains(&*id);

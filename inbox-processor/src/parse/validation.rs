@@ -7,7 +7,6 @@
 //! model being built, not the file.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use foldhash::{HashMap, HashSet};
 
 use super::draft::{self, describe_order, push_lean, OrderDraft, ShipmentDraft, Slot};
 use super::field::{AddressPart, Field, Level};
+use super::index::{Found, ShipmentIndex};
 use super::problem::{Findings, Location, Problem, Rejected};
 use super::record::{GoodsRecord, Kind, RawField, Record};
 use super::value::{self, Value};
@@ -36,7 +36,7 @@ pub(crate) struct Assembler {
     /// rows find their order without a lookup.
     last_order: Option<usize>,
     /// shipmentID to where its shipment is.
-    pub(super) shipment_index: HashMap<String, Place>,
+    pub(super) shipment_index: ShipmentIndex,
     pub(super) status_updates: Vec<StatusUpdate>,
     /// Fields already reported as ignored, so each is reported once.
     ignored: Vec<(Field, Kind)>,
@@ -130,7 +130,7 @@ impl Assembler {
     pub(crate) fn finish(mut self) -> Result<Parsed, Rejected> {
         // The indexes are not needed any more; free them before the model is built.
         self.order_index = HashMap::default();
-        self.shipment_index = HashMap::default();
+        self.shipment_index = ShipmentIndex::default();
         if self.stopped() {
             self.findings.problem(Problem::at(
                 Location::File,
@@ -232,11 +232,42 @@ impl Assembler {
                 Level::Goods | Level::Status => self.ignore(slot.field, Kind::Order, slot.location),
             }
         }
-        let shipment_id = shipment_id.into_owned();
-        let (o, place, late) = match self.shipment_index.entry(shipment_id) {
-            Entry::Occupied(entry) => {
-                let first = entry.get().first;
-                let order = &self.orders[entry.get().order as usize];
+        let batches = self.batches;
+        let (orders, order_index, last_order) = (
+            &mut self.orders,
+            &mut self.order_index,
+            &mut self.last_order,
+        );
+        let pending = &mut self.pending_orders;
+        let new_place = || {
+            let o = order_of(
+                orders,
+                order_index,
+                last_order,
+                customer.clone(),
+                reference.clone(),
+            );
+            let shipments = &mut orders[o].shipments;
+            if shipments.is_empty() {
+                pending.push(o as u32);
+            }
+            let slot = shipments.len() as u32;
+            push_lean(
+                shipments,
+                ShipmentDraft::new(shipment_id.to_string(), location),
+            );
+            Place {
+                order: o as u32,
+                slot,
+                batch: batches,
+                first: location,
+                goods: 0,
+            }
+        };
+        let (place, late) = match self.shipment_index.place_of(&shipment_id, new_place) {
+            Found::Added(place) => (place, None),
+            Found::Known(place) => {
+                let order = &self.orders[place.order as usize];
                 if order.customer_id != customer
                     || order.order_reference.as_deref() != reference.as_deref()
                 {
@@ -254,44 +285,20 @@ impl Assembler {
                         field.name(),
                         value.as_deref(),
                         format!(
-                            "shipment {} appears earlier ({first}) with {} {earlier:?}; \
+                            "shipment {shipment_id} appears earlier ({}) with {} {earlier:?}; \
                              rows of one shipment must agree",
-                            entry.key(),
+                            place.first,
                             field.name()
                         ),
                     ));
                     return;
                 }
                 // Rows of a shipment that already left in a batch are merged again at the end.
-                let late = (entry.get().batch != self.batches).then(|| entry.key().clone());
-                let place = entry.into_mut();
-                (place.order as usize, place, late)
-            }
-            Entry::Vacant(entry) => {
-                let o = order_of(
-                    &mut self.orders,
-                    &mut self.order_index,
-                    &mut self.last_order,
-                    customer,
-                    reference,
-                );
-                let shipments = &mut self.orders[o].shipments;
-                if shipments.is_empty() {
-                    self.pending_orders.push(o as u32);
-                }
-                let slot = shipments.len() as u32;
-                let draft = ShipmentDraft::new(entry.key().clone(), location);
-                push_lean(shipments, draft);
-                let place = entry.insert(Place {
-                    order: o as u32,
-                    slot,
-                    batch: self.batches,
-                    first: location,
-                    goods: 0,
-                });
-                (o, place, None)
+                let late = (place.batch != self.batches).then(|| shipment_id.into_owned());
+                (place, late)
             }
         };
+        let o = place.order as usize;
         let OrderDraft {
             customer_id,
             order_reference,
