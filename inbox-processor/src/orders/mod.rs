@@ -49,11 +49,7 @@ pub async fn store(
     // A shipment ID appears once per file (the parsers merge its rows); should it not, the last
     // one wins rather than failing the upsert.
     let mut last: HashMap<&str, usize> = HashMap::new();
-    let all: Vec<(&Order, &Shipment)> = parsed
-        .orders
-        .iter()
-        .flat_map(|o| o.shipments.iter().map(move |s| (o, s)))
-        .collect();
+    let all = with_orders(&parsed.orders);
     for (i, (_, s)) in all.iter().enumerate() {
         last.insert(s.shipment_id.as_str(), i);
     }
@@ -66,19 +62,8 @@ pub async fn store(
     let stored = store_shipments(tx, customer, file_id, now, unique).await?;
     counts.shipments = stored.shipments;
     counts.goods_lines = stored.goods_lines;
-    for update in &parsed.status_updates {
-        if let Some(original) = &update.org_shipment_id {
-            rename_shipment(tx, customer, original, &update.shipment).await?;
-        }
-    }
-    let batch = if tx.backend_name() == "SQLite" {
-        SQLITE_BATCH
-    } else {
-        POSTGRES_BATCH
-    };
-    for chunk in parsed.status_updates.chunks(batch) {
-        counts.status_updates += insert_events(tx, customer, file_id, now, chunk).await?;
-    }
+    counts.status_updates =
+        store_updates(tx, customer, file_id, now, &parsed.status_updates).await?;
     Ok(counts)
 }
 
@@ -136,13 +121,28 @@ pub async fn store_batch(
     now: i64,
     batch: &Batch,
 ) -> Result<u64, sqlx::Error> {
-    let shipments: Vec<(&Order, &Shipment)> = batch
-        .orders
+    store_shipments(tx, customer, file_id, now, with_orders(&batch.orders)).await?;
+    store_updates(tx, customer, file_id, now, &batch.status_updates).await
+}
+
+/// Every shipment of `orders` beside its order.
+fn with_orders(orders: &[Order]) -> Vec<(&Order, &Shipment)> {
+    orders
         .iter()
         .flat_map(|o| o.shipments.iter().map(move |s| (o, s)))
-        .collect();
-    store_shipments(tx, customer, file_id, now, shipments).await?;
-    for update in &batch.status_updates {
+        .collect()
+}
+
+/// Applies the shipment renames of `updates` (`orgShipmentID`), then adds their status events
+/// in multi-row statements; returns the events added (a known one is not added again).
+async fn store_updates(
+    tx: &mut Transaction<'_, Any>,
+    customer: &str,
+    file_id: i64,
+    now: i64,
+    updates: &[StatusUpdate],
+) -> Result<u64, sqlx::Error> {
+    for update in updates {
         if let Some(original) = &update.org_shipment_id {
             rename_shipment(tx, customer, original, &update.shipment).await?;
         }
@@ -153,7 +153,7 @@ pub async fn store_batch(
         POSTGRES_BATCH
     };
     let mut added = 0;
-    for chunk in batch.status_updates.chunks(size) {
+    for chunk in updates.chunks(size) {
         added += insert_events(tx, customer, file_id, now, chunk).await?;
     }
     Ok(added)

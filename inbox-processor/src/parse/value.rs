@@ -73,8 +73,6 @@ impl fmt::Display for Value {
 pub(crate) fn check(field: Field, raw: &mut Cow<'_, str>) -> Result<Value, String> {
     use Field::*;
     match field {
-        CustomerId => text(raw, MAX_CUSTOMER_ID),
-        ShipmentId | MasterShipmentId | OrgShipmentId => text(raw, MAX_SHIPMENT_ID),
         Pickup(AddressPart::Country) | Delivery(AddressPart::Country) => country(raw),
         FreightCostCurrency | CodCurrency => currency(raw),
         OrderDate | PickupDate | DeliveryDate => date(raw).map(Value::Date),
@@ -87,15 +85,22 @@ pub(crate) fn check(field: Field, raw: &mut Cow<'_, str>) -> Result<Value, Strin
             }),
         Quantity => quantity(raw),
         Status => status(raw).map(|s| Value::Status(Box::new(s))),
-        Cn | OrderReference | OrderType | Remarks | TrackingNbr | DeliveryType | Pickup(_)
-        | Delivery(_) | Packing | GoodsId | GoodsDescription | DgClass | UnNumber | Location
-        | Signee => text(raw, MAX_TEXT),
+        CustomerId | ShipmentId | MasterShipmentId | OrgShipmentId | Cn | OrderReference
+        | OrderType | Remarks | TrackingNbr | DeliveryType | Pickup(_) | Delivery(_) | Packing
+        | GoodsId | GoodsDescription | DgClass | UnNumber | Location | Signee => {
+            check_length(raw, text_limit(field))?;
+            Ok(Value::Text(std::mem::take(raw).into_owned()))
+        }
     }
 }
 
-fn text(raw: &mut Cow<'_, str>, max: usize) -> Result<Value, String> {
-    check_length(raw, max)?;
-    Ok(Value::Text(std::mem::take(raw).into_owned()))
+/// The most characters a text field may have.
+fn text_limit(field: Field) -> usize {
+    match field {
+        Field::CustomerId => MAX_CUSTOMER_ID,
+        Field::ShipmentId | Field::MasterShipmentId | Field::OrgShipmentId => MAX_SHIPMENT_ID,
+        _ => MAX_TEXT,
+    }
 }
 
 /// Checks that `raw` has at most `max` characters.
@@ -114,11 +119,7 @@ fn check_length(raw: &str, max: usize) -> Result<(), String> {
 /// Checks the text of a key field (`customerID`, `orderReference`, `shipmentID`) without taking
 /// it: rows of a known order or shipment need no copy of their keys.
 pub(crate) fn check_key(field: Field, raw: &str) -> Result<(), String> {
-    match field {
-        Field::CustomerId => check_length(raw, MAX_CUSTOMER_ID),
-        Field::ShipmentId => check_length(raw, MAX_SHIPMENT_ID),
-        _ => check_length(raw, MAX_TEXT),
-    }
+    check_length(raw, text_limit(field))
 }
 
 fn country(raw: &mut Cow<'_, str>) -> Result<Value, String> {
