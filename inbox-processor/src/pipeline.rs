@@ -320,27 +320,12 @@ impl Pipeline {
                 Format::from_name(&row.name, uploader.format.as_deref()),
                 Ok(Some(Format::Csv))
             );
-        if streamed {
-            self.hook(&self.pause_before_commit, &row.name).await;
-            let turn = self.write_turn().await;
-            let mut conn = self.ledger.pool().acquire().await?;
-            let cache = commit::BigCache::widen(&mut conn, row.identity.size).await?;
-            let reading = commit::Reading {
-                file,
-                limits: self.settings.limits,
-                progress,
-            };
-            let committed =
-                commit::streamed(&self.ledger, &mut conn, row, uploader, reading, inbox).await;
-            cache.restore(&mut conn).await;
-            drop(conn);
-            drop(turn);
-            let committed = committed?;
-            self.hook(&self.pause_after_commit, &row.name).await;
-            return Ok(Some(committed));
-        }
-        let verdict = if row.attempts > self.settings.max_attempts {
-            Verdict::Rejected {
+        // A streamed file is read inside its transaction; any other is judged first, outside
+        // the write turn.
+        let judged = if streamed {
+            Judged::Streamed(file, progress)
+        } else if row.attempts > self.settings.max_attempts {
+            Judged::Whole(Verdict::Rejected {
                 report: format!(
                     "the file was rejected: 1 problem found\nfile: processing this file was \
                      interrupted {} times (the server stopped while reading it); it was set \
@@ -349,23 +334,37 @@ impl Pipeline {
                 ),
                 sha256: None,
                 format: None,
-            }
+            })
         } else {
-            examine::examine(
-                file,
-                &row.name,
-                &uploader.customer,
-                uploader.format.as_deref(),
-                self.settings.limits,
-                progress,
+            Judged::Whole(
+                examine::examine(
+                    file,
+                    &row.name,
+                    &uploader.customer,
+                    uploader.format.as_deref(),
+                    self.settings.limits,
+                    progress,
+                )
+                .await?,
             )
-            .await?
         };
         self.hook(&self.pause_before_commit, &row.name).await;
         let turn = self.write_turn().await;
         let mut conn = self.ledger.pool().acquire().await?;
         let cache = commit::BigCache::widen(&mut conn, row.identity.size).await?;
-        let committed = commit::whole(&self.ledger, &mut conn, row, uploader, verdict, inbox).await;
+        let committed = match judged {
+            Judged::Whole(verdict) => {
+                commit::whole(&self.ledger, &mut conn, row, uploader, verdict, inbox).await
+            }
+            Judged::Streamed(file, progress) => {
+                let reading = commit::Reading {
+                    file,
+                    limits: self.settings.limits,
+                    progress,
+                };
+                commit::streamed(&self.ledger, &mut conn, row, uploader, reading, inbox).await
+            }
+        };
         cache.restore(&mut conn).await;
         drop(conn);
         drop(turn);
@@ -464,6 +463,12 @@ impl Pipeline {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// A file ready for its transaction: judged already, or to be read inside it.
+enum Judged {
+    Whole(Verdict),
+    Streamed(File, Option<Progress>),
 }
 
 /// Aborts a task when dropped.
