@@ -20,6 +20,7 @@ use crate::gate::Gate;
 use crate::home::HomeTree;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::partner::Partners;
 use crate::users::UserStore;
 
 /// What every frontend is built on: the configuration, the user store, the login gate, the
@@ -42,6 +43,8 @@ pub struct Core {
     pub metrics: Metrics,
     /// Files published to partners' `out/` folders, and what became of them.
     pub outbox: Outbox,
+    /// The partner-file sessions every channel works through.
+    pub partners: Partners,
 }
 
 impl Core {
@@ -59,6 +62,17 @@ impl Core {
         )
         .with_metrics(metrics.clone());
         let (arrivals, arrived) = Arrivals::channel();
+        let outbox = Outbox::new(
+            db.clone(),
+            HomeTree::new(config_homes.clone()),
+            metrics.clone(),
+        );
+        let partners = Partners::new(
+            HomeTree::new(config_homes),
+            arrivals.clone(),
+            outbox.clone(),
+            metrics.clone(),
+        );
         let core = Core {
             config: Arc::new(config),
             users,
@@ -66,7 +80,8 @@ impl Core {
             arrivals,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            outbox: Outbox::new(db.clone(), HomeTree::new(config_homes), metrics.clone()),
+            outbox,
+            partners,
             metrics,
         };
         (core, arrived)

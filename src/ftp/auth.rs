@@ -3,7 +3,6 @@
 //! so a TLS-required user is refused before it can send a byte of data in clear.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -22,8 +21,6 @@ pub struct FtpUser {
     pub name: String,
     /// Largest upload allowed, in bytes.
     pub max_upload_bytes: Option<u64>,
-    /// The user's home folder (opened as a jail by the storage back-end).
-    pub home: PathBuf,
     /// `ftps` when the login came over a TLS control channel, else `ftp`.
     pub protocol: Protocol,
 }
@@ -105,7 +102,6 @@ impl UserDetailProvider for FtpUserProvider {
         let users = self.gate.users();
         match users.get(&principal.username).await {
             Ok(Some(user)) => Ok(FtpUser {
-                home: users.tree().path_of(&user.name),
                 name: user.name,
                 max_upload_bytes: user.max_upload_bytes,
                 protocol: self

@@ -52,9 +52,8 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     let frontend = Arc::new(Frontend {
         shared: Arc::new(Shared {
             gate: core.gate.clone(),
-            arrivals: core.arrivals.clone(),
+            partners: core.partners.clone(),
             idle_timeout: core.config.idle_timeout,
-            outbox: core.outbox.clone(),
             metrics: core.metrics.clone(),
         }),
         tls,
@@ -134,7 +133,7 @@ impl Frontend {
                 }
             };
             let ended = SessionEnd::default();
-            let server = match this.build_server(peer.ip(), ended.clone()) {
+            let server = match this.build_server(peer, ended.clone()) {
                 Ok(server) => server,
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "cannot start an FTP session");
@@ -160,14 +159,14 @@ impl Frontend {
 
     fn build_server(
         &self,
-        _peer: IpAddr,
+        peer: SocketAddr,
         ended: SessionEnd,
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
         let config = &self.core.config;
         let shared = Arc::clone(&self.shared);
         let login = auth::LoginProtocol::default();
         let mut builder = ServerBuilder::with_user_detail_provider(
-            Box::new(move || FtpStorage::new(Arc::clone(&shared), ended.clone())),
+            Box::new(move || FtpStorage::new(Arc::clone(&shared), peer, ended.clone())),
             Arc::new(FtpUserProvider::new(
                 self.core.gate.clone(),
                 Arc::clone(&login),

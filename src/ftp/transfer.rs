@@ -3,33 +3,26 @@
 //! other through small channels, so reading the next megabyte overlaps sending this one. A side
 //! on which nothing moves for the idle timeout ends the transfer.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+
+use crate::partner::{FileError, Upload};
 
 /// Size of one buffer handed between the two sides.
 const CHUNK: usize = 1024 * 1024;
 /// Buffers in flight between the two sides.
 const DEPTH: usize = 3;
 
-/// Why an upload was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiveError {
-    /// More bytes came than the user may upload.
-    #[error("upload larger than the limit")]
-    TooLarge,
-    /// The connection or the disk failed (a stall past the idle timeout is `TimedOut`).
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
 fn timed_out() -> io::Error {
     io::Error::from(io::ErrorKind::TimedOut)
 }
 
-/// Counts bytes as they move, so a transfer that fails halfway still counts what it moved.
+/// Told each chunk that reached the client, so a transfer that fails halfway still counts what
+/// it moved and only a whole one is a download.
 pub type Tally<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
 /// Sends `file` (already positioned) to `output`, telling `tally` each chunk sent; returns the
@@ -94,19 +87,18 @@ where
     result
 }
 
-/// Receives `input` until its end into `file`, at most `limit` bytes, and syncs the file to disk,
-/// telling `tally` each chunk received; returns the bytes received.
+/// Receives `input` until its end into `upload` (through [`Upload::append`], which checks the
+/// user's limit and counts the bytes); returns the bytes received. The upload is not committed
+/// here.
 ///
 /// # Errors
-/// [`ReceiveError::TooLarge`] past `limit`; [`ReceiveError::Io`] for a failed or stalled
-/// connection (`TimedOut` after `idle` without a byte) or a disk error.
+/// The upload's refusal ([`FileError::TooLarge`], a disk error), or [`FileError::Io`] for a
+/// failed or stalled connection (`TimedOut` after `idle` without a byte).
 pub async fn receive<R>(
     input: &mut R,
-    mut file: std::fs::File,
-    limit: u64,
+    upload: Arc<Upload>,
     idle: Duration,
-    tally: Tally<'_>,
-) -> Result<u64, ReceiveError>
+) -> Result<u64, FileError>
 where
     R: AsyncRead + Unpin + ?Sized,
 {
@@ -115,14 +107,13 @@ where
     for _ in 0..DEPTH {
         let _ = empty_tx.try_send(Vec::with_capacity(CHUNK));
     }
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
+    let writer = tokio::task::spawn_blocking(move || -> Result<(), FileError> {
         while let Some(chunk) = full_rx.blocking_recv() {
-            file.write_all(&chunk)?;
+            upload.append(&chunk)?;
             // The network side may be gone already; then the buffer is dropped.
             let _ = empty_tx.blocking_send(chunk);
         }
-        file.flush()?;
-        file.sync_data()
+        Ok(())
     });
     let mut received = 0u64;
     let reading = async {
@@ -143,10 +134,6 @@ where
                 }
             }
             received += buffer.len() as u64;
-            tally(buffer.len() as u64);
-            if received > limit {
-                return Err(ReceiveError::TooLarge);
-            }
             if !buffer.is_empty() && full_tx.send(buffer).await.is_err() {
                 return Ok(received);
             }
@@ -159,10 +146,9 @@ where
     drop(full_tx);
     let written = writer
         .await
-        .map_err(|_| io::Error::other("the disk writer stopped"))?;
-    let received = reading?;
+        .map_err(|_| FileError::Io(io::Error::other("the disk writer stopped")))?;
     written?;
-    Ok(received)
+    reading.map_err(FileError::Io)
 }
 
 /// Reads until `buffer` is full or the file ends.
@@ -185,10 +171,8 @@ mod tests {
 
     use super::*;
 
-    fn ignore(_: u64) {}
-
     #[tokio::test]
-    async fn send_and_receive_move_every_byte() {
+    async fn send_moves_every_byte_and_tells_each_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("source");
         let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
@@ -209,55 +193,57 @@ mod tests {
         assert_eq!(n as usize, data.len());
         assert_eq!(sent, data);
         assert_eq!(counted.load(Ordering::Relaxed), n);
+    }
 
-        let target = dir.path().join("target");
-        let file = std::fs::File::create(&target).unwrap();
-        let n = receive(
-            &mut &data[..],
-            file,
-            u64::MAX,
-            Duration::from_secs(5),
-            &ignore,
-        )
-        .await
-        .unwrap();
+    #[tokio::test]
+    async fn receive_moves_every_byte_into_the_upload() {
+        let f = crate::partner::tests::fixture(None).await;
+        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+        let upload = Arc::new(
+            f.files
+                .begin_upload("/a.csv", crate::partner::UploadMode::New)
+                .await
+                .unwrap(),
+        );
+        let n = receive(&mut &data[..], Arc::clone(&upload), Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(n as usize, data.len());
-        assert_eq!(std::fs::read(&target).unwrap(), data);
+        upload.commit().unwrap();
+        assert_eq!(std::fs::read(f.home.join("a.csv")).unwrap(), data);
     }
 
     #[tokio::test]
     async fn receive_stops_at_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::File::create(dir.path().join("t")).unwrap();
-        let data = vec![1u8; 10_000];
-        let counted = AtomicU64::new(0);
-        let tally = |n| {
-            counted.fetch_add(n, Ordering::Relaxed);
-        };
-        let result = receive(&mut &data[..], file, 5_000, Duration::from_secs(5), &tally).await;
-        assert!(matches!(result, Err(ReceiveError::TooLarge)));
-        assert_eq!(
-            counted.load(Ordering::Relaxed),
-            10_000,
-            "a refused upload still counts the bytes it moved"
+        let f = crate::partner::tests::fixture(Some(5_000)).await;
+        let upload = Arc::new(
+            f.files
+                .begin_upload("/a.csv", crate::partner::UploadMode::New)
+                .await
+                .unwrap(),
         );
+        let data = vec![1u8; 10_000];
+        let result = receive(&mut &data[..], Arc::clone(&upload), Duration::from_secs(5)).await;
+        assert!(matches!(result, Err(FileError::TooLarge)), "{result:?}");
+        assert!(matches!(upload.commit(), Err(FileError::Incomplete)));
     }
 
     #[tokio::test]
     async fn a_stalled_sender_times_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::File::create(dir.path().join("t")).unwrap();
+        let f = crate::partner::tests::fixture(None).await;
+        let upload = Arc::new(
+            f.files
+                .begin_upload("/a.csv", crate::partner::UploadMode::New)
+                .await
+                .unwrap(),
+        );
         let (mut client, mut server) = tokio::io::duplex(64);
         client.write_all(b"some").await.unwrap();
-        let result = receive(
-            &mut server,
-            file,
-            u64::MAX,
-            Duration::from_millis(100),
-            &ignore,
-        )
-        .await;
-        assert!(matches!(result, Err(ReceiveError::Io(e)) if e.kind() == io::ErrorKind::TimedOut));
+        let result = receive(&mut server, upload, Duration::from_millis(100)).await;
+        assert!(
+            matches!(&result, Err(FileError::Io(e)) if e.kind() == io::ErrorKind::TimedOut),
+            "{result:?}"
+        );
         drop(client);
     }
 }

@@ -8,7 +8,6 @@ mod tree;
 mod virtual_path;
 
 pub use jail::{Home, HomeError};
-pub(crate) use tree::is_partial_name;
 pub use tree::{HomeTree, TreeError};
 pub use virtual_path::{PathError, VirtualPath};
 

@@ -174,11 +174,6 @@ impl HomeTree {
     }
 }
 
-/// Whether `name` is one of our hidden partial uploads.
-pub(crate) fn is_partial_name(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(".part")
-}
-
 fn sweep_folder(folder: &Path, older_than: std::time::Duration, depth: usize) -> usize {
     const MAX_DEPTH: usize = 16;
     let Ok(entries) = std::fs::read_dir(folder) else {
@@ -191,7 +186,9 @@ fn sweep_folder(folder: &Path, older_than: std::time::Duration, depth: usize) ->
         };
         if kind.is_dir() && depth < MAX_DEPTH {
             swept += sweep_folder(&entry.path(), older_than, depth + 1);
-        } else if kind.is_file() && is_partial_name(&entry.file_name().to_string_lossy()) {
+        } else if kind.is_file()
+            && crate::staging::is_staging_name(&entry.file_name().to_string_lossy())
+        {
             let stale = entry
                 .metadata()
                 .and_then(|m| m.modified())

@@ -1,13 +1,12 @@
-//! The SFTP v3 file system of one session: russh-sftp's `Handler` over the user's home jail.
-//! Every path from the wire goes through `Home::resolve`; uploads go through `upload`; the
-//! reserved folders (`out/`, `done/`, `error/`) can't be removed or renamed, nor renamed onto;
-//! errors leave through `status`. Cheap to clone, so the request loop runs requests on clones.
+//! The SFTP v3 file system of one session: russh-sftp's `Handler`, translating each request into
+//! a call on the session's partner-file session ([`crate::partner`]), which owns every rule
+//! (jail, atomic uploads, reserved folders, no replacing, arrivals, the outbox ledger). What is
+//! SFTP's own stays here: open flags, handles, attributes on the wire, the extensions, and errors
+//! as SFTP status codes (`status`). Cheap to clone, so the request loop runs requests on clones.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::DirBuilderExt as _;
-use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use russh_sftp::extensions::{FsyncExtension, HardlinkExtension, LimitsExtension};
@@ -17,19 +16,11 @@ use russh_sftp::protocol::{
 };
 use russh_sftp::server::{Handler, StatusReply};
 
-use super::disk::{
-    apply_attrs, attrs_of, blocking, bounded_mode, list_folder, open_file, read_at,
-    rename_no_replace, upload_error,
-};
-use super::handles::{Handles, Listing, Open, ReadReport};
-use super::status::{self, bad_handle, denied, failure, from_io, ok};
+use super::handles::{Handles, Listing, Open};
+use super::status::{self, bad_handle, denied, failure, ok};
 use super::watchdog::Activity;
-use crate::arrivals::Arrivals;
-use crate::home::{Home, VirtualPath};
-use crate::metrics::Metrics;
-use crate::outbox::Outbox;
-use crate::server::Core;
-use crate::users::{Protocol, User};
+use crate::home::VirtualPath;
+use crate::partner::{Attributes, FileError, Follow, PartnerFiles, UploadMode};
 
 /// The largest READ answered and WRITE accepted, in bytes (announced in `limits@openssh.com`).
 pub const MAX_IO_LEN: u32 = 256 * 1024;
@@ -42,74 +33,115 @@ pub struct Files(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    user: String,
-    home: Home,
-    limit: Option<u64>,
-    arrivals: Arrivals,
-    outbox: Outbox,
-    metrics: Metrics,
+    files: PartnerFiles,
     activity: Arc<Activity>,
     handles: Handles,
 }
 
+/// Runs blocking work on an open file off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StatusReply> + Send + 'static,
+) -> Result<T, StatusReply> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| failure("operation failed"))?
+}
+
+/// Attributes as the client sees them: no server user or group ids.
+fn attrs_of(meta: &std::fs::Metadata) -> FileAttributes {
+    let mut attrs = FileAttributes::from(meta);
+    attrs.uid = None;
+    attrs.gid = None;
+    attrs
+}
+
+/// The attributes a client asks to set, as the core takes them (size is handled apart).
+fn wanted(attrs: &FileAttributes) -> Attributes {
+    let at = |secs: u32| UNIX_EPOCH + Duration::from_secs(u64::from(secs));
+    Attributes {
+        mode: attrs.permissions,
+        times: match (attrs.atime, attrs.mtime) {
+            (Some(a), Some(m)) => Some((at(a), at(m))),
+            _ => None,
+        },
+    }
+}
+
 impl Files {
-    /// The file system of `user`'s session in `home`.
-    pub fn new(user: &User, home: Home, core: &Core, activity: Arc<Activity>) -> Self {
+    /// The SFTP file system over the partner-file session `files`.
+    pub fn new(files: PartnerFiles, activity: Arc<Activity>) -> Self {
         Self(Arc::new(Inner {
-            user: user.name.clone(),
-            home,
-            limit: user.max_upload_bytes,
-            arrivals: core.arrivals.clone(),
-            outbox: core.outbox.clone(),
-            metrics: core.metrics.clone(),
+            files,
             activity,
             handles: Handles::default(),
         }))
     }
 
-    fn resolve(&self, wire: &str) -> Result<(VirtualPath, PathBuf), StatusReply> {
-        self.0
-            .home
-            .resolve(&VirtualPath::root(), wire)
-            .map_err(status::from_home)
+    fn core(&self) -> &PartnerFiles {
+        &self.0.files
     }
 
     fn open_handle(&self, handle: &str) -> Result<Arc<Open>, StatusReply> {
         self.0.handles.get(handle).ok_or_else(bad_handle)
     }
 
-    fn arrived(&self, path: &VirtualPath) {
+    fn insert(&self, open: Open) -> Result<String, StatusReply> {
         self.0
-            .arrivals
-            .file_complete(&self.0.user, path, Protocol::Sftp);
+            .handles
+            .insert(open)
+            .ok_or_else(|| failure("too many open files"))
     }
 
-    /// RENAME (`overwrite` false: the target must not exist, as SFTP v3 says) and
-    /// `posix-rename@openssh.com` (`overwrite` true: atomically replaces the target).
-    async fn move_path(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StatusReply> {
-        let (from_path, from_real) = self.resolve(from)?;
-        let (to_path, to_real) = self.resolve(to)?;
-        for path in [&from_path, &to_path] {
-            if path.is_root() || path.is_reserved_folder() {
-                return Err(denied("this folder can't be renamed or replaced"));
-            }
+    /// OPEN of a file for writing: the SFTP flags as an upload mode.
+    async fn open_upload(
+        &self,
+        filename: &str,
+        pflags: OpenFlags,
+        attrs: &FileAttributes,
+    ) -> Result<Open, StatusReply> {
+        let exists = match self.core().stat(filename, Follow::Links).await {
+            Ok(meta) if meta.is_dir() => return Err(failure("is a folder")),
+            Ok(_) => true,
+            Err(FileError::NotFound) => false,
+            Err(e) => return Err(status::from_file(e)),
+        };
+        if exists && pflags.contains(OpenFlags::EXCLUDE) {
+            return Err(status::from_file(FileError::Exists));
         }
-        let is_file = blocking(move || {
-            let meta = std::fs::symlink_metadata(&from_real).map_err(from_io)?;
-            if overwrite {
-                std::fs::rename(&from_real, &to_real).map_err(from_io)?;
-            } else {
-                rename_no_replace(&from_real, &to_real, meta.is_file())?;
-            }
-            Ok(meta.is_file())
-        })
-        .await?;
-        tracing::info!(user = %self.0.user, from = %from_path, to = %to_path, "renamed");
-        self.0.outbox.moved(&self.0.user, &from_path, &to_path);
-        if is_file {
-            self.arrived(&to_path);
+        if !exists && !pflags.contains(OpenFlags::CREATE) {
+            return Err(status::from_file(FileError::NotFound));
         }
-        Ok(())
+        // An existing file opened without truncation is being continued or patched; truncating
+        // an existing file would replace it, which a partner never does.
+        let mode = if exists && !pflags.contains(OpenFlags::TRUNCATE) {
+            UploadMode::Extend {
+                append: pflags.contains(OpenFlags::APPEND),
+            }
+        } else {
+            UploadMode::New
+        };
+        let upload = self
+            .core()
+            .begin_upload(filename, mode)
+            .await
+            .map_err(status::from_file)?;
+        if attrs.permissions.is_some() {
+            let perms_only = Attributes {
+                mode: attrs.permissions,
+                times: None,
+            };
+            upload
+                .set_attributes(&perms_only)
+                .map_err(status::from_file)?;
+        }
+        Ok(Open::Write(upload))
+    }
+
+    async fn move_path(&self, from: &str, to: &str) -> Result<(), StatusReply> {
+        self.core()
+            .rename(from, to)
+            .await
+            .map_err(status::from_file)
     }
 }
 
@@ -145,24 +177,20 @@ impl Handler for Files {
         pflags: OpenFlags,
         attrs: FileAttributes,
     ) -> Result<Handle, Self::Error> {
-        let (path, real) = self.resolve(&filename)?;
-        if path.is_root() {
-            return Err(failure("is a folder"));
-        }
-        let limit = self.0.limit;
-        let mut open = blocking(move || open_file(path, real, pflags, &attrs, limit)).await?;
-        if let Open::Read(reading) = &mut open {
-            reading.report_to(ReadReport {
-                user: self.0.user.clone(),
-                outbox: self.0.outbox.clone(),
-                metrics: self.0.metrics.clone(),
-            });
-        }
-        let handle = self
-            .0
-            .handles
-            .insert(open)
-            .ok_or_else(|| failure("too many open files"))?;
+        let writing = pflags.intersects(
+            OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        );
+        let open = if writing {
+            self.open_upload(&filename, pflags, &attrs).await?
+        } else {
+            let download = self
+                .core()
+                .open_read(&filename, 0)
+                .await
+                .map_err(status::from_file)?;
+            Open::Read(download)
+        };
+        let handle = self.insert(open)?;
         self.0.activity.file_opened();
         Ok(Handle { id, handle })
     }
@@ -173,20 +201,12 @@ impl Handler for Files {
             return Ok(ok(id));
         }
         self.0.activity.file_closed();
-        let completed = blocking(move || match &*open {
-            Open::Write(upload) => upload
-                .commit()
-                .map(|()| Some(upload.path().clone()))
-                .map_err(upload_error),
-            // A reading reports itself when its last reference goes.
-            Open::Read(_) | Open::Dir(_) => Ok(None),
+        blocking(move || match &*open {
+            Open::Write(upload) => upload.commit().map(|_| ()).map_err(status::from_file),
+            // A download records itself when its last reference goes.
+            Open::Read(_) | Open::Dir(_) => Ok(()),
         })
         .await?;
-        if let Some(path) = completed {
-            tracing::info!(user = %self.0.user, file = %path, "upload complete");
-            self.0.outbox.overwritten(&self.0.user, &path);
-            self.arrived(&path);
-        }
         Ok(ok(id))
     }
 
@@ -199,17 +219,10 @@ impl Handler for Files {
     ) -> Result<Data, Self::Error> {
         let open = self.open_handle(&handle)?;
         let len = len.min(MAX_IO_LEN) as usize;
-        let data = blocking(move || {
-            let file = match &*open {
-                Open::Read(reading) => &reading.file,
-                Open::Write(upload) => upload.file(),
-                Open::Dir(_) => return Err(failure("not a file handle")),
-            };
-            let data = read_at(file, offset, len).map_err(from_io)?;
-            if let Open::Read(reading) = &*open {
-                reading.read(offset, data.len());
-            }
-            Ok(data)
+        let data = blocking(move || match &*open {
+            Open::Read(download) => download.read_at(offset, len).map_err(status::from_file),
+            Open::Write(upload) => upload.read_at(offset, len).map_err(status::from_file),
+            Open::Dir(_) => Err(failure("not a file handle")),
         })
         .await?;
         if data.is_empty() {
@@ -226,9 +239,8 @@ impl Handler for Files {
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
         let open = self.open_handle(&handle)?;
-        self.0.metrics.bytes_in(Protocol::Sftp, data.len() as u64);
         blocking(move || match &*open {
-            Open::Write(upload) => upload.write(offset, &data).map_err(upload_error),
+            Open::Write(upload) => upload.write_at(offset, &data).map_err(status::from_file),
             Open::Read(_) | Open::Dir(_) => Err(denied("the file is not open for writing")),
         })
         .await?;
@@ -236,8 +248,11 @@ impl Handler for Files {
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let (_, real) = self.resolve(&path)?;
-        let meta = blocking(move || std::fs::symlink_metadata(real).map_err(from_io)).await?;
+        let meta = self
+            .core()
+            .stat(&path, Follow::NoLinks)
+            .await
+            .map_err(status::from_file)?;
         Ok(Attrs {
             id,
             attrs: attrs_of(&meta),
@@ -245,8 +260,11 @@ impl Handler for Files {
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let (_, real) = self.resolve(&path)?;
-        let meta = blocking(move || std::fs::metadata(real).map_err(from_io)).await?;
+        let meta = self
+            .core()
+            .stat(&path, Follow::Links)
+            .await
+            .map_err(status::from_file)?;
         Ok(Attrs {
             id,
             attrs: attrs_of(&meta),
@@ -256,8 +274,8 @@ impl Handler for Files {
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let open = self.open_handle(&handle)?;
         let meta = blocking(move || match &*open {
-            Open::Read(reading) => reading.file.metadata().map_err(from_io),
-            Open::Write(upload) => upload.file().metadata().map_err(from_io),
+            Open::Read(download) => download.file().metadata().map_err(status::from_io),
+            Open::Write(upload) => upload.file().metadata().map_err(status::from_io),
             Open::Dir(_) => Err(failure("not a file handle")),
         })
         .await?;
@@ -276,12 +294,10 @@ impl Handler for Files {
         if attrs.size.is_some() {
             return Err(denied("only an open upload can change its size"));
         }
-        let (_, real) = self.resolve(&path)?;
-        blocking(move || {
-            let file = File::open(&real).map_err(from_io)?;
-            apply_attrs(&file, &attrs)
-        })
-        .await?;
+        self.core()
+            .set_attributes(&path, wanted(&attrs))
+            .await
+            .map_err(status::from_file)?;
         Ok(ok(id))
     }
 
@@ -292,30 +308,37 @@ impl Handler for Files {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let open = self.open_handle(&handle)?;
-        blocking(move || match &*open {
-            Open::Write(upload) => {
-                if let Some(size) = attrs.size {
-                    upload.set_len(size).map_err(upload_error)?;
+        blocking(move || {
+            let result = match &*open {
+                Open::Write(upload) => attrs
+                    .size
+                    .map_or(Ok(()), |size| upload.set_len(size))
+                    .and_then(|()| upload.set_attributes(&wanted(&attrs))),
+                Open::Read(download) if attrs.size.is_none() => {
+                    wanted(&attrs).apply(download.file())
                 }
-                apply_attrs(upload.file(), &attrs)
-            }
-            Open::Read(reading) if attrs.size.is_none() => apply_attrs(&reading.file, &attrs),
-            Open::Read(_) => Err(denied("the file is not open for writing")),
-            Open::Dir(_) => Err(failure("not a file handle")),
+                Open::Read(_) => return Err(denied("the file is not open for writing")),
+                Open::Dir(_) => return Err(failure("not a file handle")),
+            };
+            result.map_err(status::from_file)
         })
         .await?;
         Ok(ok(id))
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
-        let (_, real) = self.resolve(&path)?;
-        let user = self.0.user.clone();
-        let entries = blocking(move || list_folder(real, user)).await?;
-        let handle = self
-            .0
-            .handles
-            .insert(Open::Dir(Listing::new(entries)))
-            .ok_or_else(|| failure("too many open files"))?;
+        let entries = self.core().list(&path).await.map_err(status::from_file)?;
+        let user = &self.core().partner().user;
+        let entries = entries
+            .into_iter()
+            .map(|entry| {
+                let mut attrs = attrs_of(&entry.meta);
+                attrs.user = Some(user.clone());
+                attrs.group = Some(user.clone());
+                Entry::new(entry.name, attrs)
+            })
+            .collect();
+        let handle = self.insert(Open::Dir(Listing::new(entries)))?;
         Ok(Handle { id, handle })
     }
 
@@ -332,17 +355,10 @@ impl Handler for Files {
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
-        let (path, real) = self.resolve(&filename)?;
-        blocking(move || {
-            let meta = std::fs::symlink_metadata(&real).map_err(from_io)?;
-            if meta.is_dir() {
-                return Err(failure("is a folder"));
-            }
-            std::fs::remove_file(&real).map_err(from_io)
-        })
-        .await?;
-        tracing::info!(user = %self.0.user, file = %path, "removed");
-        self.0.outbox.deleted(&self.0.user, &path);
+        self.core()
+            .remove_file(&filename)
+            .await
+            .map_err(status::from_file)?;
         Ok(ok(id))
     }
 
@@ -352,27 +368,18 @@ impl Handler for Files {
         path: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        let (path, real) = self.resolve(&path)?;
-        if path.is_root() {
-            return Err(failure("already exists"));
-        }
-        let mode = bounded_mode(attrs.permissions.unwrap_or(0o755), true);
-        blocking(move || {
-            std::fs::DirBuilder::new()
-                .mode(mode)
-                .create(&real)
-                .map_err(from_io)
-        })
-        .await?;
+        self.core()
+            .make_dir(&path, attrs.permissions)
+            .await
+            .map_err(status::from_file)?;
         Ok(ok(id))
     }
 
     async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, Self::Error> {
-        let (path, real) = self.resolve(&path)?;
-        if path.is_root() || path.is_reserved_folder() {
-            return Err(denied("this folder can't be removed"));
-        }
-        blocking(move || std::fs::remove_dir(&real).map_err(from_io)).await?;
+        self.core()
+            .remove_dir(&path)
+            .await
+            .map_err(status::from_file)?;
         Ok(ok(id))
     }
 
@@ -390,26 +397,16 @@ impl Handler for Files {
         oldpath: String,
         newpath: String,
     ) -> Result<Status, Self::Error> {
-        self.move_path(&oldpath, &newpath, false).await?;
+        self.move_path(&oldpath, &newpath).await?;
         Ok(ok(id))
     }
 
     async fn readlink(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        // The jail has already refused a link that leads out of the home.
-        let (_, real) = self.resolve(&path)?;
-        let root = self.0.home.root().to_path_buf();
-        let target = blocking(move || {
-            let meta = std::fs::symlink_metadata(&real).map_err(from_io)?;
-            if !meta.file_type().is_symlink() {
-                return Err(failure("not a symbolic link"));
-            }
-            let target = real.canonicalize().map_err(from_io)?;
-            let inside = target
-                .strip_prefix(&root)
-                .map_err(|_| denied("permission denied"))?;
-            Ok(format!("/{}", inside.to_string_lossy()))
-        })
-        .await?;
+        let target = self
+            .core()
+            .read_link(&path)
+            .await
+            .map_err(status::from_file)?;
         Ok(Name {
             id,
             files: vec![Entry::dummy(target)],
@@ -418,11 +415,14 @@ impl Handler for Files {
 
     async fn symlink(
         &mut self,
-        _id: u32,
-        _linkpath: String,
-        _targetpath: String,
+        id: u32,
+        linkpath: String,
+        targetpath: String,
     ) -> Result<Status, Self::Error> {
-        Err(denied("symbolic links are not allowed"))
+        match self.core().make_link(&linkpath, &targetpath) {
+            Ok(()) => Ok(ok(id)),
+            Err(e) => Err(status::from_file(e)),
+        }
     }
 
     async fn extended(
@@ -433,11 +433,13 @@ impl Handler for Files {
     ) -> Result<Packet, Self::Error> {
         let malformed = || StatusCode::BadMessage.with_message("malformed request");
         match request.as_str() {
-            // Same layout as hardlink@openssh.com: two strings, old path and new path.
+            // Same layout as hardlink@openssh.com: two strings, old path and new path. Like every
+            // rename of ours it never replaces the target (OpenSSH's would): a partner moving a
+            // file must not lose one.
             "posix-rename@openssh.com" => {
                 let paths: HardlinkExtension =
                     russh_sftp::de::from_bytes(&mut Bytes::from(data)).map_err(|_| malformed())?;
-                self.move_path(&paths.oldpath, &paths.newpath, true).await?;
+                self.move_path(&paths.oldpath, &paths.newpath).await?;
                 Ok(Packet::Status(ok(id)))
             }
             "fsync@openssh.com" => {
@@ -445,7 +447,7 @@ impl Handler for Files {
                     russh_sftp::de::from_bytes(&mut Bytes::from(data)).map_err(|_| malformed())?;
                 let open = self.open_handle(&fsync.handle)?;
                 blocking(move || match &*open {
-                    Open::Write(upload) => upload.file().sync_all().map_err(from_io),
+                    Open::Write(upload) => upload.sync().map_err(status::from_file),
                     Open::Read(_) => Ok(()),
                     Open::Dir(_) => Err(failure("not a file handle")),
                 })

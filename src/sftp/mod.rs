@@ -6,12 +6,10 @@
 //!   its part in the server's ordered shutdown;
 //! - `host_key`: the ed25519 host key, made once; `policy`: algorithms and transport settings;
 //! - `session`: the SSH handler (logins, channels, refusals);
-//! - `request_loop`: the concurrent SFTP request loop; `files`: the SFTP operations over the
-//!   jail, with `disk` (the blocking work), `handles`, `upload` (atomic uploads) and `status`
-//!   (errors as SFTP codes);
+//! - `request_loop`: the concurrent SFTP request loop; `files`: the SFTP operations translated
+//!   onto the partner-file session, with `handles` and `status` (errors as SFTP codes);
 //! - `watchdog`: the idle timeout that keepalives can't fool; `killable`: the hard stop.
 
-mod disk;
 mod files;
 mod handles;
 pub mod host_key;
@@ -20,7 +18,6 @@ pub mod policy;
 mod request_loop;
 mod session;
 mod status;
-mod upload;
 mod watchdog;
 
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ use super::request_loop;
 use super::watchdog::Activity;
 use crate::gate::{Refusal, SessionPermit};
 use crate::metrics::SessionGauge;
+use crate::partner::Partner;
 use crate::server::Core;
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
@@ -205,14 +206,18 @@ impl Handler for SshSession {
         let (Some(channel), Some(user)) = (channel, self.user.as_ref()) else {
             return session.channel_failure(channel_id);
         };
-        let home = match self.core.users.tree().open(&user.name) {
-            Ok(home) => home,
+        let partner = Partner {
+            user: user.name.clone(),
+            protocol: Protocol::Sftp,
+            peer: Some(self.peer),
+        };
+        let files = match self.core.partners.session(partner, user.max_upload_bytes) {
+            Ok(files) => Files::new(files, self.activity.clone()),
             Err(e) => {
                 tracing::error!(user = %user.name, error = %e, "cannot open the user's home");
                 return session.channel_failure(channel_id);
             }
         };
-        let files = Files::new(user, home, &self.core, self.activity.clone());
         session.channel_success(channel_id)?;
         self.sftp_channels += 1;
         self.activity.touch();

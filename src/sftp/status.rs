@@ -7,7 +7,7 @@ use std::io;
 use russh_sftp::protocol::{Status, StatusCode};
 use russh_sftp::server::StatusReply;
 
-use crate::home::HomeError;
+use crate::partner::FileError;
 
 /// A successful status reply to request `id`.
 pub fn ok(id: u32) -> Status {
@@ -39,12 +39,14 @@ pub fn bad_handle() -> StatusReply {
     failure("invalid handle")
 }
 
-/// Maps a jail refusal.
-pub fn from_home(e: HomeError) -> StatusReply {
+/// Maps a refusal of the partner-file session: its fixed text, never an OS message.
+pub fn from_file(e: FileError) -> StatusReply {
     match e {
-        HomeError::Path(_) => failure("invalid file name"),
-        HomeError::OutsideHome => denied("permission denied"),
-        HomeError::Io(e) => from_io(e),
+        FileError::NotFound => no_such_file(),
+        FileError::Denied | FileError::Reserved | FileError::LinksRefused => denied(&e.to_string()),
+        FileError::NoSpace => failure("no space left"),
+        FileError::Io(e) => from_io(e),
+        other => failure(&other.to_string()),
     }
 }
 
@@ -79,8 +81,10 @@ mod tests {
         let e = io::Error::new(io::ErrorKind::NotFound, "/srv/x");
         assert_eq!(from_io(e).status_code, StatusCode::NoSuchFile);
         assert_eq!(
-            from_home(HomeError::OutsideHome).status_code,
+            from_file(FileError::Denied).status_code,
             StatusCode::PermissionDenied
         );
+        let reply = from_file(FileError::Io(io::Error::other("/srv/secret: boom")));
+        assert_eq!(reply.error_message.as_deref(), Some("operation failed"));
     }
 }

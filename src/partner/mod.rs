@@ -1,0 +1,257 @@
+//! The partner-file session: every rule about what a logged-in partner may do with the files in
+//! its home, written once for every channel (FTP, FTPS and SFTP today; mail and HTTP uploads
+//! next). A channel translates its protocol's request into one call here and maps the
+//! [`FileError`] back to its own reply codes; it never touches the disk, the inbox's arrival
+//! channel or the outbox ledger itself.
+//!
+//! The rules, once:
+//! - every path from the wire goes through the home jail ([`crate::home::Home`]);
+//! - uploads are staged under a hidden name, synced, and put in place only when complete, never
+//!   replacing a file unless they extend that very file (append, resume) (`upload`);
+//! - renames never replace; the top of the home and the reserved folders (`out/`, `done/`,
+//!   `error/`) can't be removed, renamed or renamed onto (`changes`);
+//! - listings hide staging names and never show what a link leading out of the home points at
+//!   (`folders`);
+//! - a file complete in the inbox (an upload put in place, a file renamed there) is reported to
+//!   the inbox once; downloads, moves, deletions and replacements of files in `out/` are reported
+//!   to the outbox ledger (`download`, `changes`, `upload`);
+//! - bytes are counted as they move, and every change is logged once with user, protocol and
+//!   peer.
+//!
+//! Everything that touches the disk runs off the async threads: the session's own methods do
+//! that themselves; the [`Upload`] and [`Download`] objects' methods are blocking, for the
+//! channel's transfer loop to run where it runs its I/O.
+
+mod attributes;
+mod changes;
+mod download;
+mod folders;
+mod upload;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use attributes::{bounded_mode, Attributes};
+pub use download::Download;
+pub use folders::{Entry, Follow};
+pub use upload::{Upload, UploadMode};
+
+use crate::arrivals::Arrivals;
+use crate::home::{Home, HomeError, HomeTree, VirtualPath};
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::users::Protocol;
+
+/// Why a partner's file operation was refused or failed. Each channel maps these to its own
+/// codes; the texts are safe to show a partner (no paths, no OS messages).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The path's text is refused (control characters, backslashes, ...).
+    #[error("invalid file name")]
+    InvalidName,
+    /// The path leads out of the home, or the operation is not allowed there.
+    #[error("permission denied")]
+    Denied,
+    /// The top of the home or a reserved folder (`out/`, `done/`, `error/`) can't be changed.
+    #[error("this folder can't be removed, renamed or replaced")]
+    Reserved,
+    /// Nothing by that name.
+    #[error("no such file or folder")]
+    NotFound,
+    /// The name is taken, and nothing a partner does replaces a file.
+    #[error("a file or folder by that name already exists")]
+    Exists,
+    /// A folder where a file was meant.
+    #[error("is a folder")]
+    IsFolder,
+    /// A file where a folder was meant.
+    #[error("not a folder")]
+    NotAFolder,
+    /// A folder that still holds something.
+    #[error("folder not empty")]
+    NotEmpty,
+    /// The upload would pass the user's size limit.
+    #[error("file too large")]
+    TooLarge,
+    /// The disk is full.
+    #[error("no space left on the server")]
+    NoSpace,
+    /// A write of this upload failed before, so it was discarded.
+    #[error("upload incomplete; file discarded")]
+    Incomplete,
+    /// Not a symbolic link (a read of a link's target).
+    #[error("not a symbolic link")]
+    NotALink,
+    /// Partners can't make symbolic links.
+    #[error("symbolic links are not allowed")]
+    LinksRefused,
+    /// Any other failure of the disk or the connection; the kind tells the channel what to say,
+    /// the detail goes to the log only.
+    #[error("operation failed")]
+    Io(#[source] io::Error),
+}
+
+impl From<io::Error> for FileError {
+    fn from(e: io::Error) -> Self {
+        use io::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => Self::NotFound,
+            K::AlreadyExists => Self::Exists,
+            K::IsADirectory => Self::IsFolder,
+            K::NotADirectory => Self::NotAFolder,
+            K::DirectoryNotEmpty => Self::NotEmpty,
+            K::StorageFull | K::QuotaExceeded => Self::NoSpace,
+            K::FileTooLarge => Self::TooLarge,
+            K::PermissionDenied | K::ReadOnlyFilesystem => Self::Denied,
+            _ => Self::Io(e),
+        }
+    }
+}
+
+impl From<HomeError> for FileError {
+    fn from(e: HomeError) -> Self {
+        match e {
+            HomeError::Path(_) => Self::InvalidName,
+            HomeError::OutsideHome => Self::Denied,
+            HomeError::Io(e) => e.into(),
+        }
+    }
+}
+
+/// Who a session is, for its log lines and reports; shown as `user=.. protocol=.. peer=..`.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    /// The account name.
+    pub user: String,
+    /// The channel it came in on.
+    pub protocol: Protocol,
+    /// Its address, when it has one.
+    pub peer: Option<SocketAddr>,
+}
+
+impl fmt::Display for Partner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user={} protocol={}", self.user, self.protocol)?;
+        match self.peer {
+            Some(peer) => write!(f, " peer={peer}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What every partner-file session is made from: one per server, cloned into the channels.
+#[derive(Debug, Clone)]
+pub struct Partners {
+    tree: HomeTree,
+    arrivals: Arrivals,
+    outbox: Outbox,
+    metrics: Metrics,
+}
+
+impl Partners {
+    /// The sessions' shared parts: the homes, the inbox's arrival channel, the outbox ledger
+    /// and the byte counters.
+    pub fn new(tree: HomeTree, arrivals: Arrivals, outbox: Outbox, metrics: Metrics) -> Self {
+        Self {
+            tree,
+            arrivals,
+            outbox,
+            metrics,
+        }
+    }
+
+    /// Opens the file session of `partner`, whose uploads may be at most `max_upload` bytes.
+    ///
+    /// # Errors
+    /// When the partner's home can't be opened.
+    pub fn session(
+        &self,
+        partner: Partner,
+        max_upload: Option<u64>,
+    ) -> Result<PartnerFiles, FileError> {
+        let home = self.tree.open(&partner.user)?;
+        Ok(PartnerFiles(Arc::new(Inner {
+            partner,
+            home,
+            max_upload,
+            arrivals: self.arrivals.clone(),
+            outbox: self.outbox.clone(),
+            metrics: self.metrics.clone(),
+        })))
+    }
+}
+
+/// One logged-in partner's files: every operation a channel may ask for. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PartnerFiles(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    partner: Partner,
+    home: Home,
+    max_upload: Option<u64>,
+    arrivals: Arrivals,
+    outbox: Outbox,
+    metrics: Metrics,
+}
+
+impl PartnerFiles {
+    /// Who this session is.
+    pub fn partner(&self) -> &Partner {
+        &self.0.partner
+    }
+
+    /// The virtual and real path of `wire` (absolute, or relative to the top of the home).
+    fn locate(&self, wire: &str) -> Result<(VirtualPath, PathBuf), FileError> {
+        Ok(self.0.home.resolve(&VirtualPath::root(), wire)?)
+    }
+
+    /// As [`PartnerFiles::locate`], for a path the partner changes: never the top of the home
+    /// or a reserved folder.
+    fn locate_changeable(&self, wire: &str) -> Result<(VirtualPath, PathBuf), FileError> {
+        let (path, real) = self.locate(wire)?;
+        if path.is_root() || path.is_reserved_folder() {
+            return Err(FileError::Reserved);
+        }
+        Ok((path, real))
+    }
+
+    /// Reports `path` complete to the inbox (ignored unless it is an inbox file).
+    fn arrived(&self, path: &VirtualPath) {
+        let p = &self.0.partner;
+        self.0.arrivals.file_complete(&p.user, path, p.protocol);
+    }
+}
+
+/// Reads up to `len` bytes of `file` at `offset`: fewer only at the end of the file. Blocking.
+fn read_full_at(file: &std::fs::File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        let at = offset.saturating_add(filled as u64);
+        match file.read_at(&mut buf[filled..], at) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Runs blocking disk work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, FileError> + Send + 'static,
+) -> Result<T, FileError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| FileError::Io(io::Error::other(e)))?
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,279 @@
+//! The partner-file rules on a real home and a real SQLite ledger, without a channel.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::*;
+use crate::arrivals::Arrival;
+use crate::db::Db;
+
+/// A home for `alice` with the parts a session is made from.
+pub(crate) struct Fixture {
+    _dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub files: PartnerFiles,
+    pub arrived: UnboundedReceiver<Arrival>,
+}
+
+pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = HomeTree::new(dir.path().join("homes"));
+    tree.create("alice").unwrap();
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("fd.db").display()))
+        .await
+        .unwrap();
+    let metrics = Metrics::default();
+    let outbox = Outbox::new(db, tree.clone(), metrics.clone());
+    let (arrivals, arrived) = Arrivals::channel();
+    let partners = Partners::new(tree.clone(), arrivals, outbox, metrics);
+    let partner = Partner {
+        user: "alice".into(),
+        protocol: Protocol::Sftp,
+        peer: None,
+    };
+    let files = partners.session(partner, limit).unwrap();
+    Fixture {
+        home: tree.path_of("alice"),
+        _dir: dir,
+        files,
+        arrived,
+    }
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn an_upload_is_hidden_from_listings_until_committed_then_arrives_once() {
+    let mut f = fixture(None).await;
+    let up = f
+        .files
+        .begin_upload("/a.csv", UploadMode::New)
+        .await
+        .unwrap();
+    up.append(b"id;x\n").unwrap();
+    // On disk there is a hidden partial, but no listing shows it and the name isn't there.
+    let on_disk = names(&f.home);
+    assert!(
+        on_disk
+            .iter()
+            .any(|n| n.starts_with(".a.csv.") && n.ends_with(".part")),
+        "{on_disk:?}"
+    );
+    let listed: Vec<String> = f
+        .files
+        .list("/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(listed, ["done", "error", "out"]);
+    assert!(f.arrived.try_recv().is_err());
+    assert_eq!(up.commit().unwrap(), 5);
+    assert_eq!(std::fs::read(f.home.join("a.csv")).unwrap(), b"id;x\n");
+    let arrival = f.arrived.try_recv().unwrap();
+    assert_eq!(
+        (arrival.user.as_str(), arrival.name.as_str()),
+        ("alice", "a.csv")
+    );
+    assert!(f.arrived.try_recv().is_err(), "reported once");
+    assert!(
+        matches!(up.commit(), Err(FileError::Incomplete)),
+        "a second commit does nothing"
+    );
+    assert!(f.arrived.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_dropped_or_failed_upload_leaves_nothing() {
+    let mut f = fixture(Some(4)).await;
+    let up = f
+        .files
+        .begin_upload("/a.csv", UploadMode::New)
+        .await
+        .unwrap();
+    up.append(b"123").unwrap();
+    drop(up);
+    assert_eq!(names(&f.home), ["done", "error", "out"]);
+    let up = f
+        .files
+        .begin_upload("/a.csv", UploadMode::New)
+        .await
+        .unwrap();
+    up.append(b"1234").unwrap();
+    assert!(matches!(up.append(b"5"), Err(FileError::TooLarge)));
+    assert!(matches!(up.commit(), Err(FileError::Incomplete)));
+    assert_eq!(names(&f.home), ["done", "error", "out"]);
+    assert!(f.arrived.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn an_upload_never_replaces_a_file_unless_it_extends_it() {
+    let f = fixture(None).await;
+    std::fs::write(f.home.join("out/a.csv"), b"old").unwrap();
+    assert!(matches!(
+        f.files.begin_upload("/out/a.csv", UploadMode::New).await,
+        Err(FileError::Exists)
+    ));
+    // The name taken while the upload ran: refused at the commit, the file there kept.
+    let up = f
+        .files
+        .begin_upload("/out/b.csv", UploadMode::New)
+        .await
+        .unwrap();
+    up.append(b"mine").unwrap();
+    std::fs::write(f.home.join("out/b.csv"), b"theirs").unwrap();
+    assert!(matches!(up.commit(), Err(FileError::Exists)));
+    assert_eq!(std::fs::read(f.home.join("out/b.csv")).unwrap(), b"theirs");
+    assert_eq!(names(&f.home.join("out")), ["a.csv", "b.csv"]);
+    // Appending extends the file and replaces it whole; it stays as it was until then.
+    let up = f
+        .files
+        .begin_upload("/out/a.csv", UploadMode::Extend { append: true })
+        .await
+        .unwrap();
+    up.append(b"+new").unwrap();
+    assert_eq!(std::fs::read(f.home.join("out/a.csv")).unwrap(), b"old");
+    up.commit().unwrap();
+    assert_eq!(std::fs::read(f.home.join("out/a.csv")).unwrap(), b"old+new");
+    assert!(matches!(
+        f.files
+            .begin_upload("/missing.csv", UploadMode::Extend { append: false })
+            .await,
+        Err(FileError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn uploads_into_the_top_or_onto_a_folder_are_refused() {
+    let f = fixture(None).await;
+    for wire in ["/", "/out", "/done", "/error"] {
+        assert!(
+            matches!(
+                f.files.begin_upload(wire, UploadMode::New).await,
+                Err(FileError::Reserved)
+            ),
+            "{wire}"
+        );
+    }
+    f.files.make_dir("/archive", None).await.unwrap();
+    assert!(matches!(
+        f.files.begin_upload("/archive", UploadMode::New).await,
+        Err(FileError::IsFolder)
+    ));
+}
+
+#[tokio::test]
+async fn renames_never_replace_and_reserved_folders_stay() {
+    let mut f = fixture(None).await;
+    std::fs::write(f.home.join("done/a.csv"), b"processed").unwrap();
+    std::fs::write(f.home.join("out/a.csv"), b"fetched").unwrap();
+    assert!(matches!(
+        f.files.rename("/out/a.csv", "/done/a.csv").await,
+        Err(FileError::Exists)
+    ));
+    assert_eq!(
+        std::fs::read(f.home.join("done/a.csv")).unwrap(),
+        b"processed"
+    );
+    assert_eq!(std::fs::read(f.home.join("out/a.csv")).unwrap(), b"fetched");
+    for (from, to) in [
+        ("/out", "/x"),
+        ("/done", "/x"),
+        ("/x", "/error"),
+        ("/", "/x"),
+    ] {
+        std::fs::create_dir_all(f.home.join("x")).ok();
+        assert!(
+            matches!(f.files.rename(from, to).await, Err(FileError::Reserved)),
+            "{from} -> {to}"
+        );
+    }
+    for wire in ["/out", "/done", "/error", "/"] {
+        assert!(
+            matches!(f.files.remove_dir(wire).await, Err(FileError::Reserved)),
+            "{wire}"
+        );
+        assert!(
+            matches!(f.files.remove_file(wire).await, Err(FileError::Reserved)),
+            "{wire}"
+        );
+    }
+    assert_eq!(names(&f.home), ["done", "error", "out", "x"]);
+    // A rename into the inbox is an arrival; into a sub-folder it is not.
+    f.files.rename("/out/a.csv", "/x/a.csv").await.unwrap();
+    assert!(f.arrived.try_recv().is_err());
+    f.files.rename("/x/a.csv", "/a.csv").await.unwrap();
+    assert_eq!(f.arrived.try_recv().unwrap().name, "a.csv");
+}
+
+#[tokio::test]
+async fn a_download_counts_as_whole_only_when_every_byte_went() {
+    let f = fixture(None).await;
+    std::fs::write(f.home.join("out/a.csv"), b"0123456789").unwrap();
+    let d = f.files.open_read("/out/a.csv", 0).await.unwrap();
+    assert_eq!(d.read_at(0, 4).unwrap(), b"0123");
+    assert!(!d.whole());
+    assert_eq!(d.read_at(4, 100).unwrap(), b"456789");
+    assert!(d.whole());
+    let d = f.files.open_read("/out/a.csv", 0).await.unwrap();
+    d.delivered(9);
+    assert!(!d.whole());
+    d.delivered(1);
+    assert!(d.whole());
+    let d = f.files.open_read("/out/a.csv", 0).await.unwrap();
+    assert_eq!(d.read_at(2, 100).unwrap(), b"23456789");
+    assert!(!d.whole(), "not from the start");
+    assert!(matches!(
+        f.files.open_read("/out", 0).await,
+        Err(FileError::IsFolder)
+    ));
+    assert!(matches!(
+        f.files.open_read("/nothing", 0).await,
+        Err(FileError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn listings_leave_out_links_that_lead_out_of_the_home() {
+    let f = fixture(None).await;
+    std::os::unix::fs::symlink("/etc/passwd", f.home.join("passwd")).unwrap();
+    std::os::unix::fs::symlink(f.home.join("out"), f.home.join("to-out")).unwrap();
+    let listed: Vec<String> = f
+        .files
+        .list("/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(listed, ["done", "error", "out", "to-out"]);
+    assert!(matches!(
+        f.files.make_link("/l", "/out"),
+        Err(FileError::LinksRefused)
+    ));
+}
+
+#[tokio::test]
+async fn paths_from_the_wire_stay_in_the_home() {
+    let f = fixture(None).await;
+    assert!(matches!(
+        f.files.begin_upload("a\\b", UploadMode::New).await,
+        Err(FileError::InvalidName)
+    ));
+    let up = f
+        .files
+        .begin_upload("/../../../escape.csv", UploadMode::New)
+        .await
+        .unwrap();
+    up.commit().unwrap();
+    assert!(f.home.join("escape.csv").exists());
+}
