@@ -189,7 +189,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.csv");
         let staged = StagedFile::create(&target, 0o644).unwrap();
-        (&*staged.file()).write_all(b"hello").unwrap();
+        staged.file().write_all(b"hello").unwrap();
         let all = names(dir.path());
         assert_eq!(all.len(), 1);
         assert!(
@@ -200,7 +200,7 @@ mod tests {
         assert!(names(dir.path()).is_empty());
 
         let staged = StagedFile::create(&target, 0o600).unwrap();
-        (&*staged.file()).write_all(b"hello").unwrap();
+        staged.file().write_all(b"hello").unwrap();
         staged.place(Placement::NoReplace).unwrap();
         assert_eq!(names(dir.path()), ["a.csv"]);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
@@ -214,14 +214,14 @@ mod tests {
         let target = dir.path().join("a.csv");
         std::fs::write(&target, b"old").unwrap();
         let staged = StagedFile::create(&target, 0o644).unwrap();
-        (&*staged.file()).write_all(b"new").unwrap();
+        staged.file().write_all(b"new").unwrap();
         let e = staged.place(Placement::NoReplace).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         assert_eq!(names(dir.path()), ["a.csv"], "the temporary file went");
 
         let staged = StagedFile::create(&target, 0o644).unwrap();
-        (&*staged.file()).write_all(b"new").unwrap();
+        staged.file().write_all(b"new").unwrap();
         staged.place(Placement::Replace).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
     }

@@ -137,8 +137,9 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     assert_eq!(file["attention"], false);
     assert!(server.env.home("acme").join("done/second.xml").is_file());
 
-    // A read of part of a file is not a download; a partner's upload over a published file
-    // closes its record as replaced.
+    // A read of part of a file is not a download; a partner's upload onto a published name is
+    // refused (nothing is overwritten), an append to it replaces it whole and closes its record
+    // as replaced.
     let out = server.env.cli(
         &["publish", "acme", report_path, "--name", "third.xml"],
         None,
@@ -157,6 +158,18 @@ async fn partners_downloads_and_moves_are_recorded(backend: Backend) {
     let out = curl(&[
         "-u",
         &user,
+        "-T",
+        report_path,
+        &format!("{ftp}/out/third.xml"),
+    ]);
+    assert!(
+        !out.status.success(),
+        "an upload onto a taken name is refused"
+    );
+    let out = curl(&[
+        "-u",
+        &user,
+        "--append",
         "-T",
         report_path,
         &format!("{ftp}/out/third.xml"),

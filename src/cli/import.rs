@@ -20,6 +20,8 @@ use inbox_processor::filing::{DONE, ERROR, REPORT_SUFFIX};
 use inbox_processor::parse::is_temporary_name;
 use inbox_processor::{FileRow, FileState, Outcome, Progress, Settings, Uploader};
 
+use crate::staging::{Placement, StagedFile};
+
 use super::Failure;
 use crate::users::UserStore;
 
@@ -161,8 +163,8 @@ async fn dry_run(
     }
 }
 
-/// Puts a copy of `source` in the inbox as `name`: written to a hidden name, then linked into
-/// place so an existing file is never replaced. A file that already is that inbox file stays.
+/// Puts a copy of `source` in the inbox as `name`: staged under a hidden name, synced, then put
+/// in place without replacing an existing file. A file that already is that inbox file stays.
 fn copy_into_inbox(source: &Path, inbox: &Path, name: &str) -> Result<(), Failure> {
     let target = inbox.join(name);
     let same = match (source.canonicalize(), target.canonicalize()) {
@@ -172,9 +174,11 @@ fn copy_into_inbox(source: &Path, inbox: &Path, name: &str) -> Result<(), Failur
     if same {
         return Ok(());
     }
-    let temp = inbox.join(format!(".{name}.import-{}.part", std::process::id()));
-    let copied = std::fs::copy(source, &temp)
-        .and_then(|_| std::fs::hard_link(&temp, &target))
+    let copied = StagedFile::create(&target, 0o644)
+        .and_then(|staged| {
+            std::io::copy(&mut std::fs::File::open(source)?, &mut staged.file())?;
+            staged.place(Placement::NoReplace)
+        })
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Failure::failed(format!(
@@ -186,7 +190,6 @@ fn copy_into_inbox(source: &Path, inbox: &Path, name: &str) -> Result<(), Failur
                 Failure::failed(format!("cannot copy into {}: {e}", inbox.display()))
             }
         });
-    let _ = std::fs::remove_file(&temp);
     copied
 }
 

@@ -1,18 +1,17 @@
-//! Publishing a file into a partner's `out/`: the content is streamed to a hidden temp name
-//! in `out/` (hashed and size-checked on the way, then synced), the ledger row is written, the
-//! temp file is linked (or, to replace, renamed) into place, and only then is the row
-//! committed. A partner never sees half a file, nor a file the ledger does not know; a waiting
+//! Publishing a file into a partner's `out/`: the content is streamed to a hidden staged file
+//! in `out/` ([`crate::staging`]; hashed and size-checked on the way, then synced), the ledger
+//! row is written, the file is put in place (never replacing, unless asked), and only then is
+//! the row committed. A partner never sees half a file, nor a file the ledger does not know; a waiting
 //! file is never replaced unless asked.
-
-use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::io::AsyncWriteExt as _;
 
 use super::{now, Outbox, OutboxError, OutgoingFile, MAX_PUBLISH_BYTES, OUT};
-use crate::home::{Home, VirtualPath};
+use crate::home::VirtualPath;
 use crate::metrics::OutboxEvent;
+use crate::staging::{Placement, StagedFile};
 
 /// A file being written under its temp name; the temp file is removed if it is dropped
 /// unfinished.
@@ -29,16 +28,9 @@ pub struct StagedWriter {
 pub struct Staged {
     user: String,
     name: String,
-    temp: PathBuf,
-    target: PathBuf,
+    file: StagedFile,
     size: u64,
     sha256: String,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.temp);
-    }
 }
 
 impl StagedWriter {
@@ -62,7 +54,7 @@ impl StagedWriter {
     /// [`OutboxError::Io`].
     pub async fn finish(mut self) -> Result<Staged, OutboxError> {
         self.file.flush().await?;
-        self.file.sync_all().await?;
+        self.file.sync_data().await?;
         let mut staged = self.staged;
         staged.size = self.size;
         staged.sha256 = hex::encode(self.hasher.finalize());
@@ -86,12 +78,10 @@ impl Outbox {
             return Err(OutboxError::NoHome);
         }
         let target = out_dir.join(name);
-        let temp = Home::partial_path(&target);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await?;
+        let staged = tokio::task::spawn_blocking(move || StagedFile::create(&target, 0o644))
+            .await
+            .map_err(|e| OutboxError::Io(std::io::Error::other(e)))??;
+        let file = tokio::fs::File::from_std(staged.file().try_clone()?);
         Ok(StagedWriter {
             file,
             hasher: Sha256::new(),
@@ -99,8 +89,7 @@ impl Outbox {
             staged: Staged {
                 user: user.to_owned(),
                 name: name.to_owned(),
-                temp,
-                target,
+                file: staged,
                 size: 0,
                 sha256: String::new(),
             },
@@ -154,45 +143,38 @@ impl Outbox {
             }
             Err(e) => return Err(e.into()),
         };
-        let (temp, target) = (staged.temp.clone(), staged.target.clone());
-        let placed = tokio::task::spawn_blocking(move || place(&temp, &target, replace))
+        let placement = if replace {
+            Placement::Replace
+        } else {
+            Placement::NoReplace
+        };
+        let Staged {
+            user, name, file, ..
+        } = staged;
+        let target = file.target().to_path_buf();
+        let placed = tokio::task::spawn_blocking(move || file.place_synced(placement))
             .await
             .map_err(|e| OutboxError::Io(std::io::Error::other(e)))?;
         if let Err(e) = placed {
             return Err(match e.kind() {
-                std::io::ErrorKind::AlreadyExists => OutboxError::Exists(staged.name.clone()),
+                std::io::ErrorKind::AlreadyExists => OutboxError::Exists(name),
                 _ => OutboxError::Io(e),
             });
         }
         if let Err(e) = tx.commit().await {
             if replace {
-                tracing::error!(user = staged.user, file = staged.name, error = %e,
+                tracing::error!(user, file = name, error = %e,
                     "published file replaced the waiting one but its record failed");
             } else {
-                let _ = std::fs::remove_file(&staged.target);
+                let _ = std::fs::remove_file(&target);
             }
             return Err(e.into());
         }
-        drop(staged);
         self.metrics.outbox(OutboxEvent::Published);
         self.get(id)
             .await?
             .ok_or(OutboxError::Db(sqlx::Error::RowNotFound))
     }
-}
-
-/// Moves the synced temp file into place: by hard link (fails if the name is taken) or, to
-/// replace, by rename; then syncs the folder.
-fn place(temp: &Path, target: &Path, replace: bool) -> std::io::Result<()> {
-    if replace {
-        std::fs::rename(temp, target)?;
-    } else {
-        std::fs::hard_link(temp, target)?;
-    }
-    if let Some(dir) = target.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// A publishable name: one plain path segment, not hidden, no control characters, short enough

@@ -76,8 +76,13 @@ def operations(transport, sftp, home):
     with sftp.open("sub/other.csv", "w") as f:
         f.write(b"other")
     print("rename-onto-existing", error_of(lambda: sftp.rename("sub/other.csv", "sub/deeper/ops.csv")))
-    sftp.posix_rename("sub/other.csv", "sub/deeper/ops.csv")
-    print("posix-rename", sftp.open("sub/deeper/ops.csv").read())
+    # posix-rename replaces its target on OpenSSH; ours never replaces, like every rename.
+    print("posix-rename-onto-existing",
+          error_of(lambda: sftp.posix_rename("sub/other.csv", "sub/deeper/ops.csv")))
+    print("kept-after-posix-rename",
+          sftp.open("sub/deeper/ops.csv").read(), sftp.open("sub/other.csv").read())
+    sftp.posix_rename("sub/other.csv", "sub/deeper/other.csv")
+    print("posix-rename", sftp.open("sub/deeper/other.csv").read())
     print("symlink", error_of(lambda: sftp.symlink("sub/deeper/ops.csv", "link.csv")))
     print("readlink-inside", sftp.readlink("inside-link"))
     print("remove-folder", error_of(lambda: sftp.remove("sub")))
@@ -92,6 +97,7 @@ def operations(transport, sftp, home):
     print("open-folder", error_of(lambda: sftp.open("out", "w")))
     print("mkdir-existing", error_of(lambda: sftp.mkdir("out")))
     print("rename-into-inbox", error_of(lambda: sftp.rename("sub/deeper/ops.csv", "moved.csv")))
+    sftp.remove("sub/deeper/other.csv")
     sftp.rmdir("sub/deeper")
     sftp.rmdir("sub")
     print("final", sorted(n for n in sftp.listdir("/") if n != "moved.csv"))
