@@ -149,7 +149,12 @@ async fn paramiko_covers_every_operation() {
         f("rename-onto-existing").contains("already exists"),
         "{out}"
     );
-    assert_eq!(f("posix-rename"), "b'other'");
+    assert_ne!(
+        f("posix-rename-onto-existing"),
+        "ok",
+        "posix-rename never replaces a file: {out}"
+    );
+    assert_eq!(f("posix-rename"), "b'A;' b'other'", "both files unchanged");
     assert_eq!(f("rename-into-inbox"), "ok");
     assert!(f("symlink").starts_with("PermissionError"), "{out}");
     assert_eq!(f("readlink-inside"), "/out");
