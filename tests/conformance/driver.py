@@ -24,6 +24,8 @@ Operations (paths are the partner's, e.g. "/out/a.csv"):
   get path                       a whole download: {"size", "sha256"}
   get_part path bytes            reads the first bytes, then gives up (see get_part)
   list path                      every listing the channel has: {"listings": {HOW: [names]}}
+                                 (FTP: LIST, MLSD, NLST; SFTP: paramiko's listdir and
+                                 listdir_attr, and OpenSSH sftp's `ls -a`)
   stat path                      {"size"}
   rename from to how             how: "rnfr" (FTP), "rename" or "posix_rename" (SFTP)
   remove path / mkdir path / rmdir path
@@ -216,6 +218,7 @@ class Sftp:
     """A login over SFTP with paramiko."""
 
     def __init__(self, port, user, password):
+        self.port, self.user, self.password = port, user, password
         self.transport = paramiko.Transport((HOST, port))
         self.transport.banner_timeout = TIMEOUT
         self.transport.connect(username=user, password=password)
@@ -280,8 +283,30 @@ class Sftp:
             "listings": {
                 "listdir": self.sftp.listdir(path),
                 "listdir_attr": [a.filename for a in self.sftp.listdir_attr(path)],
+                "ls -a": self.openssh_ls(path),
             }
         }
+
+    def openssh_ls(self, path):
+        """`ls -1a` of OpenSSH's sftp, on a login of its own (typed in by sshpass)."""
+        import subprocess
+
+        run = subprocess.run(
+            ["timeout", str(TIMEOUT), "sshpass", "-p", self.password, "sftp",
+             "-o", "BatchMode=no", "-o", "PubkeyAuthentication=no",
+             "-o", "NumberOfPasswordPrompts=1", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+             "-P", str(self.port), "-b", "-", "%s@%s" % (self.user, HOST)],
+            input="ls -1a %s\n" % path, capture_output=True, text=True,
+        )
+        if run.returncode != 0:
+            raise Refused("sftp ls -a: " + run.stderr.strip())
+        names = []
+        for line in run.stdout.splitlines():
+            if line.startswith("sftp>") or not line.strip():
+                continue
+            names.append(line.strip().rstrip("/").rsplit("/", 1)[-1])
+        return names
 
     def stat(self, path):
         return {"size": self.sftp.stat(path).st_size}
