@@ -793,21 +793,38 @@ fn only_a_whole_download_is_recorded(case: &Case) {
     });
 }
 
-/// A partner's upload over a file published to its out/ replaces it, and the outgoing ledger
-/// closes the published file's record as replaced.
+/// A partner's upload onto the name of a file published to its out/ is refused (nothing a
+/// partner does replaces a file) and leaves the file and its record as they were; an append to
+/// it extends it, replaces it whole, and the outgoing ledger closes the published file's record
+/// as replaced.
 fn a_replaced_outgoing_file_is_recorded(case: &Case) {
     let token = case.staff_token();
     case.publish("report.xml", b"<statuses/>\n");
     let mut c = case.client();
-    c.put("/out/report.xml", "<replaced/>\n");
+    c.refused(
+        "an upload onto the published name",
+        json!({"op": "put", "path": "/out/report.xml", "data": "<replaced/>\n"}),
+    );
+    let on_disk = std::fs::read_to_string(case.home().join("out/report.xml")).unwrap_or_default();
+    case.ensure(on_disk == "<statuses/>\n", || {
+        format!("out/report.xml holds {on_disk:?} after a refused upload")
+    });
+    case.ensure(
+        case.outgoing(&token, "report.xml")["moved_to"].is_null(),
+        || "a refused upload closed the record".into(),
+    );
+    c.must(
+        "appending to the published file",
+        json!({"op": "append", "path": "/out/report.xml", "data": "<more/>\n"}),
+    );
     case.wait_for(
         "the replacement to be recorded",
         Duration::from_secs(20),
         || case.outgoing(&token, "report.xml")["moved_to"] == "replaced",
     );
     let on_disk = std::fs::read_to_string(case.home().join("out/report.xml")).unwrap_or_default();
-    case.ensure(on_disk == "<replaced/>\n", || {
-        format!("out/report.xml holds {on_disk:?} after the upload")
+    case.ensure(on_disk == "<statuses/>\n<more/>\n", || {
+        format!("out/report.xml holds {on_disk:?} after the append")
     });
     let record = case.outgoing(&token, "report.xml");
     case.ensure(record["downloads"] == 0, || {

@@ -108,6 +108,12 @@ class Ftp:
         reply = self.ftp.storbinary("STOR " + path, io.BytesIO(data.encode()))
         return {"reply": reply}
 
+    def append(self, path, data):
+        import io
+
+        reply = self.ftp.storbinary("APPE " + path, io.BytesIO(data.encode()))
+        return {"reply": reply}
+
     def begin_upload(self, path, data):
         self.ftp.voidcmd("TYPE I")
         self.upload = self.ftp.transfercmd("STOR " + path)
@@ -228,6 +234,11 @@ class Sftp:
 
     def put(self, path, data):
         with self.sftp.open(path, "w") as f:
+            f.write(data.encode())
+        return {}
+
+    def append(self, path, data):
+        with self.sftp.open(path, "a") as f:
             f.write(data.encode())
         return {}
 
