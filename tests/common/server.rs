@@ -15,6 +15,8 @@ pub struct TestServer {
     child: Option<Child>,
     addrs: HashMap<String, SocketAddr>,
     stderr_path: std::path::PathBuf,
+    // Started under a wrapper: the server is the child's child.
+    wrapped: bool,
 }
 
 impl TestServer {
@@ -26,12 +28,26 @@ impl TestServer {
 
     /// Starts a server on an existing env (e.g. to restart on the same data dir).
     pub fn start_in(env: TestEnv, extra: &[&str]) -> Self {
+        Self::start_wrapped(env, &[], extra)
+    }
+
+    /// Starts a server whose command line is prefixed with `wrapper` (e.g. `strace ...`); the
+    /// server is then the wrapper's child, and [`TestServer::stop`] signals it there.
+    pub fn start_wrapped(env: TestEnv, wrapper: &[&str], extra: &[&str]) -> Self {
         let stderr_path = env
             .dir
             .path()
             .join(format!("server-{}.log", super::unique()));
         let stderr_file = std::fs::File::create(&stderr_path).expect("server log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_freightdrop"));
+        let server = env!("CARGO_BIN_EXE_freightdrop");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
         command
             .arg("serve")
             .args([
@@ -91,6 +107,7 @@ impl TestServer {
             child: Some(child),
             addrs,
             stderr_path,
+            wrapped: !wrapper.is_empty(),
         }
     }
 
@@ -120,9 +137,15 @@ impl TestServer {
     /// Sends SIGTERM and waits up to `within` for the process to exit; returns its exit code.
     pub fn stop(&mut self, within: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = if self.wrapped {
+            Command::new("pkill")
+                .args(["-TERM", "-P", &child.id().to_string()])
+                .status()
+        } else {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+        };
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
