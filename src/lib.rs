@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod folder;
 pub mod ftp;
 pub mod gate;
 pub mod home;

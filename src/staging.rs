@@ -1,19 +1,20 @@
 //! Staging: the one way a file that others can see is written. The content goes to a hidden
-//! temporary name beside its final name (same folder, so the last step is one rename), is
-//! synced to disk, and only then takes its final name, without ever replacing a file there unless
-//! the caller asked to replace; the folder is synced after, so the name survives a power cut as
-//! well as the content. A staged file that is dropped before it is put in place is deleted.
+//! temporary name beside its final name (in the same open folder, so the last step is one
+//! rename), is synced to disk, and only then takes its final name, without ever replacing a file
+//! there unless the caller asked to replace; the folder is synced after, so the name survives a
+//! power cut as well as the content. A staged file that is dropped before it is put in place is
+//! deleted. Everything happens through the folder's descriptor ([`Folder`]), so the folder
+//! can't be swapped for another between the steps.
 //!
 //! Partner uploads, files published to `out/`, the server's key files and `freightdrop import`
-//! all stage through here. It also owns the no-replace rename partners' moves use. It knows
-//! nothing of users, protocols or the inbox.
+//! all stage through here. It knows nothing of users, protocols or the inbox.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tempfile::NamedTempFile;
+use crate::folder::Folder;
 
 /// Suffix of every staged file's temporary name; with the leading dot, what
 /// [`is_staging_name`] recognises (and what the inbox and listings ignore).
@@ -35,46 +36,63 @@ pub enum Placement {
 /// A file being written under its hidden temporary name. Deleted when dropped unplaced.
 #[derive(Debug)]
 pub struct StagedFile {
-    temp: NamedTempFile,
-    target: PathBuf,
+    folder: Folder,
+    // Invariant: `Some` until placed; the temporary file exists exactly while this is `Some`.
+    temp: Option<OsString>,
+    target: OsString,
+    file: File,
 }
 
 impl StagedFile {
-    /// Creates the temporary file for `target` (in `target`'s folder) with permission bits
-    /// `mode`. Blocking.
+    /// Creates the temporary file for `target` (a path the server chose) in `target`'s folder,
+    /// with permission bits `mode`. Blocking.
     ///
     /// # Errors
     /// When the folder is missing or the file can't be created.
     pub fn create(target: &Path, mode: u32) -> io::Result<Self> {
-        let dir = target
-            .parent()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let prefix = format!(".{}.", kept_name(target));
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(SUFFIX)
-            .rand_bytes(12)
-            .permissions(std::fs::Permissions::from_mode(mode))
-            .tempfile_in(dir)?;
-        Ok(Self {
-            temp,
-            target: target.to_path_buf(),
-        })
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        Self::create_in(Folder::open_path(dir)?, name, mode)
+    }
+
+    /// Creates the temporary file for the name `target` in `folder`, with permission bits
+    /// `mode`. Blocking.
+    ///
+    /// # Errors
+    /// When the file can't be created.
+    pub fn create_in(folder: Folder, target: &OsStr, mode: u32) -> io::Result<Self> {
+        let kept = kept_name(target);
+        loop {
+            let temp = OsString::from(format!(".{kept}.{}{SUFFIX}", random_tag()));
+            match folder.create_new(&temp, mode) {
+                Ok(file) => {
+                    return Ok(Self {
+                        folder,
+                        temp: Some(temp),
+                        target: target.to_os_string(),
+                        file,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The open temporary file, for reading and writing.
     pub fn file(&self) -> &File {
-        self.temp.as_file()
+        &self.file
     }
 
-    /// Where the file will go.
-    pub fn target(&self) -> &Path {
+    /// The name it will take.
+    pub fn target(&self) -> &OsStr {
         &self.target
     }
 
     /// The temporary name it is written under now.
-    pub fn temp_path(&self) -> &Path {
-        self.temp.path()
+    pub fn temp_name(&self) -> Option<&OsStr> {
+        self.temp.as_deref()
     }
 
     /// Syncs the content to disk (the first half of [`StagedFile::place`], for callers that
@@ -83,7 +101,7 @@ impl StagedFile {
     /// # Errors
     /// The disk's error.
     pub fn sync(&self) -> io::Result<()> {
-        self.temp.as_file().sync_data()
+        self.file.sync_data()
     }
 
     /// Syncs the content, puts it under its final name as `placement` says, and syncs the
@@ -101,15 +119,36 @@ impl StagedFile {
     ///
     /// # Errors
     /// As [`StagedFile::place`].
-    pub fn place_synced(self, placement: Placement) -> io::Result<()> {
-        let Self { temp, target } = self;
-        let placed = match placement {
-            Placement::NoReplace => temp.persist_noclobber(&target),
-            Placement::Replace => temp.persist(&target),
+    pub fn place_synced(mut self, placement: Placement) -> io::Result<()> {
+        let Some(temp) = self.temp.take() else {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
         };
-        // On failure the temporary file comes back inside the error and is deleted as it drops.
-        placed.map_err(|e| e.error)?;
-        sync_folder_of(&target)
+        let placed = match placement {
+            Placement::NoReplace => {
+                self.folder
+                    .rename_no_replace(&temp, &self.folder, &self.target)
+            }
+            Placement::Replace => self
+                .folder
+                .rename_replace(&temp, &self.folder, &self.target),
+        };
+        if let Err(e) = placed {
+            let _ = self.folder.remove_file(&temp);
+            return Err(e);
+        }
+        self.folder.sync()
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            if let Err(e) = self.folder.remove_file(&temp) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(error = %e, "cannot remove a staged file");
+                }
+            }
+        }
     }
 }
 
@@ -119,49 +158,21 @@ pub fn is_staging_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(SUFFIX)
 }
 
-/// Renames `from` to `to` only if `to` does not exist, in one step where the file system can
-/// (`renameat2` with `RENAME_NOREPLACE`); elsewhere a file is linked and unlinked, which also
-/// refuses a taken name atomically, and only a folder is checked first. Blocking.
-///
-/// # Errors
-/// [`io::ErrorKind::AlreadyExists`] when `to` exists (nothing changes), or the disk's error.
-pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    use rustix::io::Errno;
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => return Ok(()),
-        Err(Errno::NOSYS | Errno::INVAL) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let meta = std::fs::symlink_metadata(from)?;
-    if meta.is_dir() {
-        if std::fs::symlink_metadata(to).is_ok() {
-            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-        }
-        return std::fs::rename(from, to);
-    }
-    std::fs::hard_link(from, to)?;
-    std::fs::remove_file(from)
+/// Twelve random letters and digits.
+fn random_tag() -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng as _;
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect()
 }
 
-/// Syncs the folder holding `path`, so a new name in it is on disk. Blocking.
-///
-/// # Errors
-/// The disk's error.
-pub fn sync_folder_of(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
-    }
-}
-
-/// The part of `target`'s name kept in its temporary name: at most [`NAME_KEPT`] bytes, cut at
-/// a character boundary.
-fn kept_name(target: &Path) -> String {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// The part of `target` kept in its temporary name: at most [`NAME_KEPT`] bytes, cut at a
+/// character boundary.
+fn kept_name(target: &OsStr) -> String {
+    let name = target.to_string_lossy();
     let mut end = name.len().min(NAME_KEPT);
     while !name.is_char_boundary(end) {
         end -= 1;
@@ -172,6 +183,7 @@ fn kept_name(target: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
 
@@ -233,55 +245,27 @@ mod tests {
         let long: String = "漢".repeat(81);
         let target = dir.path().join(&long);
         let staged = StagedFile::create(&target, 0o644).unwrap();
-        let temp = staged.temp_path().file_name().unwrap().len();
+        let temp = staged.temp_name().unwrap().len();
         assert!(temp <= 255, "{temp} bytes");
         staged.place(Placement::NoReplace).unwrap();
         assert!(target.exists());
     }
 
     #[test]
-    fn rename_no_replace_refuses_a_taken_name_for_files_and_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::write(&a, b"a").unwrap();
-        std::fs::write(&b, b"b").unwrap();
-        let e = rename_no_replace(&a, &b).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(std::fs::read(&b).unwrap(), b"b");
-        assert_eq!(std::fs::read(&a).unwrap(), b"a");
-        let c = dir.path().join("c");
-        rename_no_replace(&a, &c).unwrap();
-        assert!(!a.exists() && c.exists());
-
-        let (d, e2) = (dir.path().join("d"), dir.path().join("e"));
-        std::fs::create_dir(&d).unwrap();
-        std::fs::create_dir(&e2).unwrap();
-        assert_eq!(
-            rename_no_replace(&d, &e2).unwrap_err().kind(),
-            io::ErrorKind::AlreadyExists
-        );
-        assert_eq!(
-            rename_no_replace(&d, &c).unwrap_err().kind(),
-            io::ErrorKind::AlreadyExists
-        );
-        rename_no_replace(&d, &dir.path().join("f")).unwrap();
-    }
-
-    #[test]
     fn racing_renames_onto_one_name_leave_exactly_one_winner() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("done.csv");
-        let sources: Vec<PathBuf> = (0..16)
+        let top = Folder::open_path(dir.path()).unwrap();
+        let sources: Vec<OsString> = (0..16)
             .map(|i| {
-                let p = dir.path().join(format!("s{i}"));
-                std::fs::write(&p, format!("{i}")).unwrap();
-                p
+                std::fs::write(dir.path().join(format!("s{i}")), format!("{i}")).unwrap();
+                OsString::from(format!("s{i}"))
             })
             .collect();
+        let target = OsStr::new("done.csv");
         let won: usize = std::thread::scope(|s| {
             let handles: Vec<_> = sources
                 .iter()
-                .map(|src| s.spawn(|| rename_no_replace(src, &target).is_ok()))
+                .map(|src| s.spawn(|| top.rename_no_replace(src, &top, target).is_ok()))
                 .collect();
             handles
                 .into_iter()

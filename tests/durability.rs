@@ -22,9 +22,30 @@ fn curl(args: &[&str]) -> std::process::Output {
         .expect("run curl")
 }
 
-/// The first quoted string of a syscall line: the first path of a rename.
-fn quoted(line: &str, nth: usize) -> Option<&str> {
-    line.split('"').nth(2 * nth + 1)
+/// The paths a rename line names, in order: `renameat2(3</h/out>, ".a.part", 3</h/out>, "a")`
+/// (strace's `-y` shows the folder of each descriptor) or `rename("/h/.a.part", "/h/a")`.
+fn renamed_paths(line: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut folder: Option<String> = None;
+    let mut rest = line.split_once('(').map_or("", |(_, r)| r);
+    while let Some(c) = rest.chars().next() {
+        if c == '<' {
+            let end = rest.find('>').unwrap_or(rest.len());
+            folder = Some(rest[1..end].to_string());
+            rest = &rest[end.min(rest.len() - 1) + 1..];
+        } else if c == '"' {
+            let end = rest[1..].find('"').map_or(rest.len() - 1, |e| e + 1);
+            let name = &rest[1..end];
+            paths.push(match folder.take() {
+                Some(dir) if !name.starts_with('/') => format!("{dir}/{name}"),
+                _ => name.to_string(),
+            });
+            rest = &rest[end + 1..];
+        } else {
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    paths
 }
 
 /// Checks the trace for the upload that became `target`: its staged file synced before the
@@ -36,14 +57,17 @@ fn check_trace(trace: &str, target: &Path) -> Result<(), String> {
     let (at, rename) = lines
         .iter()
         .enumerate()
-        .find(|(_, l)| l.contains("rename") && quoted(l, 1) == Some(target.as_ref()))
+        .find(|(_, l)| {
+            l.contains("rename") && renamed_paths(l).get(1).map(String::as_str) == Some(&*target)
+        })
         .ok_or_else(|| format!("no rename onto {target} in the trace"))?;
     if !rename.contains("renameat2(") || !rename.contains("RENAME_NOREPLACE") {
         return Err(format!(
             "the upload took its name by a rename that may replace: {rename}"
         ));
     }
-    let staged = quoted(rename, 0).ok_or("the rename names no file")?;
+    let paths = renamed_paths(rename);
+    let staged = paths.first().ok_or("the rename names no file")?;
     let synced = |l: &&str| {
         (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&format!("<{staged}>"))
     };
@@ -135,7 +159,7 @@ async fn every_upload_is_synced_before_it_takes_its_name_and_the_folder_after() 
 fn the_trace_check_catches_a_missing_sync() {
     let target = Path::new("/h/out/a.csv");
     let good = "1 fdatasync(7</h/out/.a.csv.x.part>) = 0\n\
-                1 renameat2(AT_FDCWD</>, \"/h/out/.a.csv.x.part\", AT_FDCWD</>, \"/h/out/a.csv\", RENAME_NOREPLACE) = 0\n\
+                1 renameat2(8</h/out>, \".a.csv.x.part\", 8</h/out>, \"a.csv\", RENAME_NOREPLACE) = 0\n\
                 1 fsync(8</h/out>) = 0\n";
     assert_eq!(check_trace(good, target), Ok(()));
     let unsynced = good.lines().skip(1).collect::<Vec<_>>().join("\n");

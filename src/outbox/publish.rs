@@ -29,6 +29,7 @@ pub struct Staged {
     user: String,
     name: String,
     file: StagedFile,
+    target: std::path::PathBuf,
     size: u64,
     sha256: String,
 }
@@ -78,7 +79,8 @@ impl Outbox {
             return Err(OutboxError::NoHome);
         }
         let target = out_dir.join(name);
-        let staged = tokio::task::spawn_blocking(move || StagedFile::create(&target, 0o644))
+        let place = target.clone();
+        let staged = tokio::task::spawn_blocking(move || StagedFile::create(&place, 0o644))
             .await
             .map_err(|e| OutboxError::Io(std::io::Error::other(e)))??;
         let file = tokio::fs::File::from_std(staged.file().try_clone()?);
@@ -90,6 +92,7 @@ impl Outbox {
                 user: user.to_owned(),
                 name: name.to_owned(),
                 file: staged,
+                target,
                 size: 0,
                 sha256: String::new(),
             },
@@ -149,9 +152,12 @@ impl Outbox {
             Placement::NoReplace
         };
         let Staged {
-            user, name, file, ..
+            user,
+            name,
+            file,
+            target,
+            ..
         } = staged;
-        let target = file.target().to_path_buf();
         let placed = tokio::task::spawn_blocking(move || file.place_synced(placement))
             .await
             .map_err(|e| OutboxError::Io(std::io::Error::other(e)))?;

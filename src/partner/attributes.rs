@@ -58,8 +58,13 @@ impl PartnerFiles {
         wire: &str,
         attributes: Attributes,
     ) -> Result<(), FileError> {
-        let (_, real) = self.locate(wire)?;
-        blocking(move || attributes.apply(&File::open(&real)?)).await
+        let path = self.path(wire)?;
+        let this = self.clone();
+        blocking(move || {
+            let fd = this.0.home.open_path(&path, rustix::fs::OFlags::RDONLY)?;
+            attributes.apply(&File::from(fd))
+        })
+        .await
     }
 }
 

@@ -1,9 +1,11 @@
-//! Changes to what a home holds: renames and deletions. A rename never replaces what is at its
-//! target (one `renameat2(RENAME_NOREPLACE)`, so two racing moves can't both win), and the top
+//! Changes to what a home holds: renames and deletions, each on an open folder and a name. A
+//! rename never replaces what is at its target (one `renameat2(RENAME_NOREPLACE)`, so two racing
+//! moves can't both win), and the top
 //! of the home and the reserved folders are never its source or target. A file renamed into the
 //! inbox is an arrival; a move or deletion of a file in `out/` goes to the outbox ledger.
 
 use super::{blocking, FileError, PartnerFiles};
+use crate::folder::Kind;
 
 impl PartnerFiles {
     /// Renames `from` to `to`, never replacing anything at `to`.
@@ -12,12 +14,16 @@ impl PartnerFiles {
     /// [`FileError::Exists`] when `to` is taken, [`FileError::Reserved`], [`FileError::NotFound`],
     /// or a jail refusal.
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), FileError> {
-        let (from_path, from_real) = self.locate_changeable(from)?;
-        let (to_path, to_real) = self.locate_changeable(to)?;
+        let from_path = self.changeable(from)?;
+        let to_path = self.changeable(to)?;
+        let this = self.clone();
+        let (from_moved, to_moved) = (from_path.clone(), to_path.clone());
         let is_file = blocking(move || {
-            let meta = std::fs::symlink_metadata(&from_real)?;
-            crate::staging::rename_no_replace(&from_real, &to_real)?;
-            Ok(meta.is_file())
+            let (from_folder, from_name) = this.0.home.parent(&from_moved)?;
+            let (to_folder, to_name) = this.0.home.parent(&to_moved)?;
+            let kind = from_folder.kind(&from_name)?;
+            from_folder.rename_no_replace(&from_name, &to_folder, &to_name)?;
+            Ok(kind == Kind::File)
         })
         .await?;
         tracing::info!(partner = %self.partner(), from = %from_path, to = %to_path, "renamed");
@@ -36,12 +42,15 @@ impl PartnerFiles {
     /// [`FileError::IsFolder`], [`FileError::Reserved`], [`FileError::NotFound`], or a jail
     /// refusal.
     pub async fn remove_file(&self, wire: &str) -> Result<(), FileError> {
-        let (path, real) = self.locate_changeable(wire)?;
+        let path = self.changeable(wire)?;
+        let this = self.clone();
+        let removed = path.clone();
         blocking(move || {
-            if std::fs::symlink_metadata(&real)?.is_dir() {
+            let (folder, name) = this.0.home.parent(&removed)?;
+            if folder.kind(&name)? == Kind::Folder {
                 return Err(FileError::IsFolder);
             }
-            Ok(std::fs::remove_file(&real)?)
+            Ok(folder.remove_file(&name)?)
         })
         .await?;
         tracing::info!(partner = %self.partner(), file = %path, "removed");
@@ -61,19 +70,22 @@ impl PartnerFiles {
     /// Where the link `wire` points, as a path inside the home.
     ///
     /// # Errors
-    /// [`FileError::NotALink`], [`FileError::Denied`] for a target outside the home, or a jail
-    /// refusal.
+    /// [`FileError::NotALink`], [`FileError::NotFound`] for a link that leads nowhere in the
+    /// home, or a jail refusal.
     pub async fn read_link(&self, wire: &str) -> Result<String, FileError> {
-        // The jail has already refused a link that leads out of the home.
-        let (_, real) = self.locate(wire)?;
-        let root = self.0.home.root().to_path_buf();
+        let path = self.path(wire)?;
+        let this = self.clone();
         blocking(move || {
-            if !std::fs::symlink_metadata(&real)?.file_type().is_symlink() {
+            if path.is_root() {
                 return Err(FileError::NotALink);
             }
-            let target = real.canonicalize()?;
-            let inside = target.strip_prefix(&root).map_err(|_| FileError::Denied)?;
-            Ok(format!("/{}", inside.to_string_lossy()))
+            let (folder, name) = this.0.home.parent(&path)?;
+            if folder.kind(&name)? != Kind::Link {
+                return Err(FileError::NotALink);
+            }
+            // Where the link leads, resolved in the home as every path is.
+            let target = this.0.home.open_path(&path, rustix::fs::OFlags::PATH)?;
+            Ok(this.0.home.path_of(&target)?)
         })
         .await
     }

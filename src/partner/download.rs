@@ -28,10 +28,14 @@ impl PartnerFiles {
     /// # Errors
     /// [`FileError::NotFound`], [`FileError::IsFolder`], or a jail refusal.
     pub async fn open_read(&self, wire: &str, offset: u64) -> Result<Download, FileError> {
-        let (path, real) = self.locate(wire)?;
+        let path = self.path(wire)?;
         let session = self.clone();
         blocking(move || {
-            let file = File::open(&real)?;
+            let fd = session.0.home.open_path(
+                &path,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOCTTY,
+            )?;
+            let file = File::from(fd);
             let meta = file.metadata()?;
             if meta.is_dir() {
                 return Err(FileError::IsFolder);

@@ -3,9 +3,9 @@
 //! only while that stays inside the home; a link leading out, or nowhere, is left out.
 
 use std::fs::Metadata;
-use std::os::unix::fs::DirBuilderExt as _;
 
 use super::{blocking, FileError, PartnerFiles};
+use crate::folder::Kind;
 use crate::home::VirtualPath;
 
 /// One entry of a folder listing.
@@ -32,14 +32,14 @@ impl PartnerFiles {
     /// # Errors
     /// [`FileError::NotFound`], or a jail refusal.
     pub async fn stat(&self, wire: &str, follow: Follow) -> Result<Metadata, FileError> {
-        let (_, real) = self.locate(wire)?;
-        blocking(move || {
-            let meta = std::fs::symlink_metadata(&real)?;
-            if follow == Follow::Links && meta.file_type().is_symlink() {
-                // The jail has checked that the link stays inside.
-                return Ok(std::fs::metadata(&real)?);
+        let path = self.path(wire)?;
+        let this = self.clone();
+        blocking(move || match (follow, path.is_root()) {
+            (Follow::Links, _) | (Follow::NoLinks, true) => this.metadata(&path),
+            (Follow::NoLinks, false) => {
+                let (folder, name) = this.0.home.parent(&path)?;
+                Ok(folder.metadata(&name)?)
             }
-            Ok(meta)
         })
         .await
     }
@@ -49,9 +49,10 @@ impl PartnerFiles {
     /// # Errors
     /// [`FileError::NotAFolder`], [`FileError::NotFound`], or a jail refusal.
     pub async fn change_dir(&self, wire: &str) -> Result<VirtualPath, FileError> {
-        let (path, real) = self.locate(wire)?;
+        let path = self.path(wire)?;
+        let this = self.clone();
         blocking(move || {
-            if std::fs::metadata(&real)?.is_dir() {
+            if this.metadata(&path)?.is_dir() {
                 Ok(path)
             } else {
                 Err(FileError::NotAFolder)
@@ -65,29 +66,36 @@ impl PartnerFiles {
     /// # Errors
     /// [`FileError::NotAFolder`], [`FileError::NotFound`], or a jail refusal.
     pub async fn list(&self, wire: &str) -> Result<Vec<Entry>, FileError> {
-        let (folder, real) = self.locate(wire)?;
+        let path = self.path(wire)?;
         let this = self.clone();
         blocking(move || {
-            if !std::fs::metadata(&real)?.is_dir() {
+            if !this.metadata(&path)?.is_dir() {
                 return Err(FileError::NotAFolder);
             }
+            let folder = this.0.home.folder(&path)?;
             let mut entries = Vec::new();
-            for entry in std::fs::read_dir(&real)? {
-                let Ok(entry) = entry else { continue };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if crate::staging::is_staging_name(&name) {
+            for name in folder.names()? {
+                let shown = name.to_string_lossy().into_owned();
+                if crate::staging::is_staging_name(&shown) {
                     continue;
                 }
-                let Ok(meta) = entry.metadata() else { continue };
-                let meta = if meta.file_type().is_symlink() {
-                    match this.link_target_meta(&folder, &name) {
+                let meta = match folder.kind(&name) {
+                    // A link shows what it points at, inside the home; one that leads nowhere
+                    // there is left out.
+                    Ok(Kind::Link) => match VirtualPath::resolve(&path, &shown)
+                        .ok()
+                        .and_then(|linked| this.metadata(&linked).ok())
+                    {
                         Some(meta) => meta,
                         None => continue,
-                    }
-                } else {
-                    meta
+                    },
+                    Ok(_) => match folder.metadata(&name) {
+                        Ok(meta) => meta,
+                        Err(_) => continue,
+                    },
+                    Err(_) => continue,
                 };
-                entries.push(Entry { name, meta });
+                entries.push(Entry { name: shown, meta });
             }
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(entries)
@@ -95,28 +103,22 @@ impl PartnerFiles {
         .await
     }
 
-    /// What the link `name` in `folder` points at, if that is inside the home.
-    fn link_target_meta(&self, folder: &VirtualPath, name: &str) -> Option<Metadata> {
-        let path = VirtualPath::resolve(folder, name).ok()?;
-        let real = self.0.home.real_path(&path).ok()?;
-        std::fs::metadata(real).ok()
-    }
-
     /// Makes folder `wire`, with permission bits `mode` (bounded, see
     /// [`super::bounded_mode`]; 0755 when `None`).
     ///
     /// # Errors
-    /// [`FileError::Exists`], [`FileError::Reserved`] for the top or a reserved folder, or a
-    /// jail refusal.
+    /// [`FileError::Exists`] (also for the top and the reserved folders), or a jail refusal.
     pub async fn make_dir(&self, wire: &str, mode: Option<u32>) -> Result<(), FileError> {
-        let (path, real) = self.locate(wire).and_then(|found| match &found.0 {
-            p if p.is_root() || p.is_reserved_folder() => Err(FileError::Exists),
-            _ => Ok(found),
-        })?;
+        let path = self.path(wire)?;
+        if path.is_root() || path.is_reserved_folder() {
+            return Err(FileError::Exists);
+        }
         let mode = super::bounded_mode(mode.unwrap_or(0o755), true);
+        let this = self.clone();
+        let made = path.clone();
         blocking(move || {
-            std::fs::DirBuilder::new().mode(mode).create(&real)?;
-            Ok(())
+            let (folder, name) = this.0.home.parent(&made)?;
+            Ok(folder.create_folder(&name, mode)?)
         })
         .await?;
         tracing::info!(partner = %self.partner(), folder = %path, "folder made");
@@ -129,12 +131,15 @@ impl PartnerFiles {
     /// [`FileError::Reserved`], [`FileError::NotEmpty`], [`FileError::NotAFolder`],
     /// [`FileError::NotFound`], or a jail refusal.
     pub async fn remove_dir(&self, wire: &str) -> Result<(), FileError> {
-        let (path, real) = self.locate_changeable(wire)?;
+        let path = self.changeable(wire)?;
+        let this = self.clone();
+        let removed = path.clone();
         blocking(move || {
-            if !std::fs::symlink_metadata(&real)?.is_dir() {
+            let (folder, name) = this.0.home.parent(&removed)?;
+            if folder.kind(&name)? != Kind::Folder {
                 return Err(FileError::NotAFolder);
             }
-            Ok(std::fs::remove_dir(&real)?)
+            Ok(folder.remove_folder(&name)?)
         })
         .await?;
         tracing::info!(partner = %self.partner(), folder = %path, "folder removed");

@@ -5,7 +5,9 @@
 //! channel or the outbox ledger itself.
 //!
 //! The rules, once:
-//! - every path from the wire goes through the home jail ([`crate::home::Home`]);
+//! - every path from the wire goes through the home jail ([`crate::home::Home`]), which resolves
+//!   it in the kernel; what it names is then worked on through an open folder and a name, never
+//!   a path string;
 //! - uploads are staged under a hidden name, synced, and put in place only when complete, never
 //!   replacing a file unless they extend that very file (append, resume) (`upload`);
 //! - renames never replace; the top of the home and the reserved folders (`out/`, `done/`,
@@ -31,7 +33,6 @@ mod upload;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use attributes::{bounded_mode, Attributes};
@@ -101,7 +102,9 @@ impl From<io::Error> for FileError {
             K::NotFound => Self::NotFound,
             K::AlreadyExists => Self::Exists,
             K::IsADirectory => Self::IsFolder,
-            K::NotADirectory => Self::NotAFolder,
+            // A path through a file, or through a loop of links, names nothing.
+            K::NotADirectory => Self::NotFound,
+            _ if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => Self::NotFound,
             K::DirectoryNotEmpty => Self::NotEmpty,
             K::StorageFull | K::QuotaExceeded => Self::NoSpace,
             K::FileTooLarge => Self::TooLarge,
@@ -204,19 +207,25 @@ impl PartnerFiles {
         &self.0.partner
     }
 
-    /// The virtual and real path of `wire` (absolute, or relative to the top of the home).
-    fn locate(&self, wire: &str) -> Result<(VirtualPath, PathBuf), FileError> {
-        Ok(self.0.home.resolve(&VirtualPath::root(), wire)?)
+    /// The path `wire` names (absolute, or relative to the top of the home).
+    fn path(&self, wire: &str) -> Result<VirtualPath, FileError> {
+        VirtualPath::resolve(&VirtualPath::root(), wire).map_err(|_| FileError::InvalidName)
     }
 
-    /// As [`PartnerFiles::locate`], for a path the partner changes: never the top of the home
-    /// or a reserved folder.
-    fn locate_changeable(&self, wire: &str) -> Result<(VirtualPath, PathBuf), FileError> {
-        let (path, real) = self.locate(wire)?;
+    /// As [`PartnerFiles::path`], for a path the partner changes: never the top of the home or
+    /// a reserved folder.
+    fn changeable(&self, wire: &str) -> Result<VirtualPath, FileError> {
+        let path = self.path(wire)?;
         if path.is_root() || path.is_reserved_folder() {
             return Err(FileError::Reserved);
         }
-        Ok((path, real))
+        Ok(path)
+    }
+
+    /// What `path` is, following links inside the home.
+    fn metadata(&self, path: &VirtualPath) -> Result<std::fs::Metadata, FileError> {
+        let fd = self.0.home.open_path(path, rustix::fs::OFlags::PATH)?;
+        Ok(std::fs::File::from(fd).metadata()?)
     }
 
     /// Reports `path` complete to the inbox (ignored unless it is an inbox file).

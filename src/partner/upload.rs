@@ -9,7 +9,6 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -59,9 +58,9 @@ impl PartnerFiles {
     /// [`FileError::Reserved`] for the top or a reserved folder, [`FileError::TooLarge`] when the
     /// file to extend is already over the limit, or a jail refusal.
     pub async fn begin_upload(&self, wire: &str, mode: UploadMode) -> Result<Upload, FileError> {
-        let (path, real) = self.locate_changeable(wire)?;
+        let path = self.changeable(wire)?;
         let this = self.clone();
-        blocking(move || Upload::start(this, path, real, mode)).await
+        blocking(move || Upload::start(this, path, mode)).await
     }
 }
 
@@ -69,14 +68,14 @@ impl Upload {
     fn start(
         session: PartnerFiles,
         path: VirtualPath,
-        target: PathBuf,
         mode: UploadMode,
     ) -> Result<Self, FileError> {
         let limit = session.0.max_upload;
-        let existing = match std::fs::metadata(&target) {
+        let (folder, name) = session.0.home.parent(&path)?;
+        let existing = match session.metadata(&path) {
             Ok(meta) => Some(meta),
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => None,
-            Err(e) => return Err(e.into()),
+            Err(FileError::NotFound) => None,
+            Err(e) => return Err(e),
         };
         if existing.as_ref().is_some_and(std::fs::Metadata::is_dir) {
             return Err(FileError::IsFolder);
@@ -89,12 +88,15 @@ impl Upload {
             }
             _ => {}
         }
-        let staged = StagedFile::create(&target, 0o644)?;
+        let staged = StagedFile::create_in(folder, &name, 0o644)?;
         let file = staged.file().try_clone()?;
         let mut end = 0;
         if let UploadMode::Extend { .. } = mode {
-            let mut source = File::open(&target)?;
-            end = io::copy(&mut source, &mut &file)?;
+            let source = session
+                .0
+                .home
+                .open_path(&path, rustix::fs::OFlags::RDONLY)?;
+            end = io::copy(&mut File::from(source), &mut &file)?;
         }
         Ok(Self {
             session,
