@@ -415,8 +415,13 @@ async fn repeated_failures_block_the_address_even_for_the_right_password() {
         .contains("address blocked after repeated failed logins"));
     let right = sftp_batch(&server, "victim", Login::Password(PASSWORD), "ls\n");
     assert_eq!(right.status.code(), Some(255));
-    assert!(text(&right.stderr).contains("Permission denied"));
-    assert!(server.log().contains("login refused: address blocked"));
+    // The gate's admission refuses a blocked address before the SSH version exchange.
+    assert!(
+        text(&right.stderr).contains("Connection closed"),
+        "{}",
+        text(&right.stderr)
+    );
+    assert!(server.log().contains("SFTP connection refused"));
 }
 
 #[tokio::test]

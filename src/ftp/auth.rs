@@ -1,6 +1,8 @@
 //! FTP logins: libunftp's authenticator and user-detail hooks, answered by the shared gate.
 //! A login over a plain control channel counts as protocol `ftp`, one after AUTH TLS as `ftps`,
-//! so a TLS-required user is refused before it can send a byte of data in clear.
+//! so a TLS-required user is refused before it can send a byte of data in clear. A good login
+//! frees the connection's pre-login place and starts its session in the gate; the session
+//! travels with the [`FtpUser`] libunftp keeps for the connection's life.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,9 @@ use unftp_core::auth::{
     UserDetailError, UserDetailProvider,
 };
 
-use crate::gate::Gate;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::{Admission, Gate, Session};
 use crate::users::{Password, Protocol};
 
 /// The logged-in partner as libunftp carries it through a session.
@@ -23,6 +27,9 @@ pub struct FtpUser {
     pub max_upload_bytes: Option<u64>,
     /// `ftps` when the login came over a TLS control channel, else `ftp`.
     pub protocol: Protocol,
+    /// The session in the gate: its place under the limits, its gauge and its end signal,
+    /// held as long as libunftp holds the user.
+    pub _session: Arc<Session>,
 }
 
 impl fmt::Display for FtpUser {
@@ -33,20 +40,91 @@ impl fmt::Display for FtpUser {
 
 impl UserDetail for FtpUser {}
 
-/// The protocol of one connection's successful login, handed from the authenticator to the
-/// user provider (both are made per connection).
-pub type LoginProtocol = Arc<Mutex<Option<Protocol>>>;
+/// One connection's login, shared by its authenticator, its user provider (libunftp makes both
+/// per connection) and the connection's task: the admission (its pre-login place, freed by a
+/// good login), the protocol of a good login, handed from the authenticator to the provider, and
+/// the started session's end signal, for the task.
+#[derive(Debug)]
+pub struct Login {
+    admission: Mutex<Option<Admission>>,
+    deadline: tokio::time::Instant,
+    protocol: Mutex<Option<Protocol>>,
+    ended: Mutex<Option<CancellationToken>>,
+    started: tokio::sync::Notify,
+}
+
+impl Login {
+    /// A connection's login state, before any login, holding its `admission`.
+    pub fn new(admission: Admission) -> Arc<Self> {
+        Arc::new(Self {
+            deadline: admission.deadline(),
+            admission: Mutex::new(Some(admission)),
+            protocol: Mutex::new(None),
+            ended: Mutex::new(None),
+            started: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// When the connection must have logged in.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
+    /// Whether a login succeeded on this connection.
+    pub fn is_logged_in(&self) -> bool {
+        self.protocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// A good login over `protocol`: notes it and frees the pre-login place.
+    fn logged_in(&self, protocol: Protocol) {
+        *self.protocol.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+        let admission = self
+            .admission
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(admission) = admission {
+            admission.logged_in();
+        }
+    }
+
+    fn protocol(&self) -> Protocol {
+        self.protocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(Protocol::Ftp)
+    }
+
+    fn started(&self, session: &Session) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.ended());
+        self.started.notify_one();
+    }
+
+    /// Resolves when the started session is ended by staff; never before a login.
+    pub async fn ended(&self) {
+        loop {
+            let token = self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match token {
+                Some(token) => return token.cancelled().await,
+                None => self.started.notified().await,
+            }
+        }
+    }
+}
 
 /// Checks USER/PASS against the gate.
 #[derive(Debug)]
 pub struct FtpAuthenticator {
     gate: Gate,
-    login: LoginProtocol,
+    login: Arc<Login>,
 }
 
 impl FtpAuthenticator {
     /// An authenticator over `gate` that notes the protocol of a good login in `login`.
-    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+    pub fn new(gate: Gate, login: Arc<Login>) -> Self {
         Self { gate, login }
     }
 }
@@ -69,7 +147,7 @@ impl Authenticator for FtpAuthenticator {
             .await
         {
             Ok(user) => {
-                *self.login.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+                self.login.logged_in(protocol);
                 Ok(Principal {
                     username: user.name,
                 })
@@ -83,13 +161,13 @@ impl Authenticator for FtpAuthenticator {
 #[derive(Debug)]
 pub struct FtpUserProvider {
     gate: Gate,
-    login: LoginProtocol,
+    login: Arc<Login>,
 }
 
 impl FtpUserProvider {
     /// A provider reading from the gate's user store, with the protocol the authenticator
-    /// noted.
-    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+    /// noted; it starts the session in the gate.
+    pub fn new(gate: Gate, login: Arc<Login>) -> Self {
         Self { gate, login }
     }
 }
@@ -100,20 +178,29 @@ impl UserDetailProvider for FtpUserProvider {
 
     async fn provide_user_detail(&self, principal: &Principal) -> Result<FtpUser, UserDetailError> {
         let users = self.gate.users();
-        match users.get(&principal.username).await {
-            Ok(Some(user)) => Ok(FtpUser {
-                name: user.name,
-                max_upload_bytes: user.max_upload_bytes,
-                protocol: self
-                    .login
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or(Protocol::Ftp),
-            }),
-            Ok(None) => Err(UserDetailError::UserNotFound {
-                username: principal.username.clone(),
-            }),
-            Err(e) => Err(UserDetailError::Generic(e.to_string())),
-        }
+        let user = match users.get(&principal.username).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                return Err(UserDetailError::UserNotFound {
+                    username: principal.username.clone(),
+                })
+            }
+            Err(e) => return Err(UserDetailError::Generic(e.to_string())),
+        };
+        let protocol = self.login.protocol();
+        let session = match self.gate.start_session(&user.name, protocol, None) {
+            Ok(session) => session,
+            Err(refusal) => {
+                tracing::warn!(user = %user.name, reason = %refusal, "FTP session refused");
+                return Err(UserDetailError::Generic(refusal.to_string()));
+            }
+        };
+        self.login.started(&session);
+        Ok(FtpUser {
+            name: user.name,
+            max_upload_bytes: user.max_upload_bytes,
+            protocol,
+            _session: Arc::new(session),
+        })
     }
 }

@@ -16,10 +16,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, StorageBackend};
 
+use super::activity::Activity;
 use super::auth::FtpUser;
 use super::transfer;
-use crate::gate::{Gate, SessionPermit};
-use crate::metrics::{Metrics, SessionGauge};
 use crate::partner::{FileError, Follow, Partner, PartnerFiles, Partners, UploadMode};
 
 /// Read buffer when libunftp asks for a plain reader (transfers themselves go through
@@ -29,64 +28,31 @@ const BUFFER: usize = 256 * 1024;
 /// What every session's back-end shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// Logins and session limits.
-    pub gate: Gate,
     /// The partner-file sessions.
     pub partners: Partners,
     /// How long an upload may stall before it is dropped.
     pub idle_timeout: Duration,
-    /// Sessions, for `/metrics`.
-    pub metrics: Metrics,
 }
 
-/// One control connection's view of storage; bound to a user and home by `enter`.
+/// One control connection's view of storage; bound to a user's partner-file session by
+/// `enter`.
 #[derive(Debug)]
 pub struct FtpStorage {
     shared: Arc<Shared>,
     peer: SocketAddr,
     files: Option<PartnerFiles>,
-    // Held for the session's life so it counts against the limits; released on drop.
-    _permit: Option<SessionPermit>,
-    _gauge: Option<SessionGauge>,
-    ended: SessionEnd,
-}
-
-/// How a connection learns that staff ended its user's sessions: the storage back-end, which
-/// takes the session's permit at login, hands the permit's signal to the connection's task.
-#[derive(Debug, Clone, Default)]
-pub struct SessionEnd {
-    token: Arc<std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>>,
-    set: Arc<tokio::sync::Notify>,
-}
-
-impl SessionEnd {
-    fn set(&self, token: tokio_util::sync::CancellationToken) {
-        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
-        self.set.notify_one();
-    }
-
-    /// Resolves when the logged-in user's sessions are ended; never before a login.
-    pub async fn wait(&self) {
-        loop {
-            let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            match token {
-                Some(token) => return token.cancelled().await,
-                None => self.set.notified().await,
-            }
-        }
-    }
+    activity: Activity,
 }
 
 impl FtpStorage {
-    /// A back-end for the connection from `peer`, not yet bound to a user.
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, ended: SessionEnd) -> Self {
+    /// A back-end for the connection from `peer`, not yet bound to a user, counting its
+    /// transfers in `activity`.
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, activity: Activity) -> Self {
         Self {
             shared,
             peer,
             files: None,
-            _permit: None,
-            _gauge: None,
-            ended,
+            activity,
         }
     }
 
@@ -176,11 +142,6 @@ impl StorageBackend<FtpUser> for FtpStorage {
     type Metadata = Meta;
 
     fn enter(&mut self, user: &FtpUser) -> io::Result<()> {
-        let permit = self
-            .shared
-            .gate
-            .open_session(&user.name)
-            .map_err(|e| io::Error::other(e.to_string()))?;
         let partner = Partner {
             user: user.name.clone(),
             protocol: user.protocol,
@@ -192,9 +153,6 @@ impl StorageBackend<FtpUser> for FtpStorage {
             .session(partner, user.max_upload_bytes)
             .map_err(|e| io::Error::other(e.to_string()))?;
         self.files = Some(files);
-        self.ended.set(permit.ended());
-        self._permit = Some(permit);
-        self._gauge = Some(self.shared.metrics.session(user.protocol));
         Ok(())
     }
 
@@ -267,6 +225,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         // Like the default, but pipelined, and a client that stops reading for the idle timeout
         // is cut off, so a dead peer can't hold its session and data connection forever. The
         // download records itself when every byte reached the client.
+        let _transferring = self.activity.transfer();
         let download = self
             .files()?
             .open_read(wire(&path)?, start_pos)
@@ -286,6 +245,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
+        let _transferring = self.activity.transfer();
         // libunftp offers no REST (see `supported_features`), so a start position is APPE's:
         // the size of the file being appended to.
         let mode = if start_pos > 0 {

@@ -290,7 +290,12 @@ def sftp_login(sftp_port, user, password):
     import paramiko
 
     transport = paramiko.Transport((HOST, int(sftp_port)))
-    transport.start_client(timeout=20)
+    try:
+        # A blocked address is refused by the gate's admission before the SSH version exchange.
+        transport.start_client(timeout=20)
+    except (paramiko.SSHException, EOFError):
+        transport.close()
+        return None
     try:
         transport.auth_password(user, password)
     except paramiko.AuthenticationException:
