@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::accounts::Accounts;
 use crate::arrivals::{Arrival, Arrivals};
 use crate::backoffice::AppState;
 use crate::config::Config;
@@ -30,6 +31,8 @@ pub struct Core {
     pub config: Arc<Config>,
     /// The partner accounts and their homes.
     pub users: UserStore,
+    /// Changes to partner accounts, ending the sessions they should on every node.
+    pub accounts: Accounts,
     /// Logins, blocking and session limits, shared by every frontend.
     pub gate: Gate,
     /// Where frontends report files complete in an inbox.
@@ -59,9 +62,11 @@ impl Core {
         )
         .with_metrics(metrics.clone());
         let (arrivals, arrived) = Arrivals::channel();
+        let accounts = Accounts::new(users.clone(), gate.sessions().clone());
         let core = Core {
             config: Arc::new(config),
             users,
+            accounts,
             gate,
             arrivals,
             shutdown: CancellationToken::new(),
@@ -128,6 +133,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // any listener is bound.
     let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     let inbox = crate::inbox::start(&core, &db, arrived);
+    crate::accounts::start_change_feed(&core)
+        .await
+        .context("account changes")?;
 
     // frontends start here
     let ftp_addr = crate::ftp::start(&core).await?;
