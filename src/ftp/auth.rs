@@ -1,6 +1,8 @@
 //! FTP logins: libunftp's authenticator and user-detail hooks, answered by the shared gate.
 //! A login over a plain control channel counts as protocol `ftp`, one after AUTH TLS as `ftps`,
-//! so a TLS-required user is refused before it can send a byte of data in clear.
+//! so a TLS-required user is refused before it can send a byte of data in clear. A good login
+//! frees the connection's pre-login place and starts its session in the gate; the session
+//! travels with the [`FtpUser`] libunftp keeps for the connection's life.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,7 +14,9 @@ use unftp_core::auth::{
     UserDetailError, UserDetailProvider,
 };
 
-use crate::gate::Gate;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::{Gate, Session};
 use crate::users::{Password, Protocol};
 
 /// The logged-in partner as libunftp carries it through a session.
@@ -26,6 +30,9 @@ pub struct FtpUser {
     pub home: PathBuf,
     /// `ftps` when the login came over a TLS control channel, else `ftp`.
     pub protocol: Protocol,
+    /// The session in the gate: its place under the limits, its gauge and its end signal,
+    /// held as long as libunftp holds the user.
+    pub _session: Arc<Session>,
 }
 
 impl fmt::Display for FtpUser {
@@ -36,20 +43,60 @@ impl fmt::Display for FtpUser {
 
 impl UserDetail for FtpUser {}
 
-/// The protocol of one connection's successful login, handed from the authenticator to the
-/// user provider (both are made per connection).
-pub type LoginProtocol = Arc<Mutex<Option<Protocol>>>;
+/// One connection's login, shared by its authenticator, its user provider (libunftp makes both
+/// per connection) and the connection's task: the protocol of a good login, handed from the
+/// authenticator to the provider, and the started session's end signal, for the task.
+#[derive(Debug, Default)]
+pub struct Login {
+    protocol: Mutex<Option<Protocol>>,
+    ended: Mutex<Option<CancellationToken>>,
+    started: tokio::sync::Notify,
+}
+
+impl Login {
+    /// A connection's login state, before any login.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn set_protocol(&self, protocol: Protocol) {
+        *self.protocol.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+    }
+
+    fn protocol(&self) -> Protocol {
+        self.protocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(Protocol::Ftp)
+    }
+
+    fn started(&self, session: &Session) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.ended());
+        self.started.notify_one();
+    }
+
+    /// Resolves when the started session is ended by staff; never before a login.
+    pub async fn ended(&self) {
+        loop {
+            let token = self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match token {
+                Some(token) => return token.cancelled().await,
+                None => self.started.notified().await,
+            }
+        }
+    }
+}
 
 /// Checks USER/PASS against the gate.
 #[derive(Debug)]
 pub struct FtpAuthenticator {
     gate: Gate,
-    login: LoginProtocol,
+    login: Arc<Login>,
 }
 
 impl FtpAuthenticator {
     /// An authenticator over `gate` that notes the protocol of a good login in `login`.
-    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+    pub fn new(gate: Gate, login: Arc<Login>) -> Self {
         Self { gate, login }
     }
 }
@@ -72,7 +119,7 @@ impl Authenticator for FtpAuthenticator {
             .await
         {
             Ok(user) => {
-                *self.login.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+                self.login.set_protocol(protocol);
                 Ok(Principal {
                     username: user.name,
                 })
@@ -86,13 +133,13 @@ impl Authenticator for FtpAuthenticator {
 #[derive(Debug)]
 pub struct FtpUserProvider {
     gate: Gate,
-    login: LoginProtocol,
+    login: Arc<Login>,
 }
 
 impl FtpUserProvider {
     /// A provider reading from the gate's user store, with the protocol the authenticator
-    /// noted.
-    pub fn new(gate: Gate, login: LoginProtocol) -> Self {
+    /// noted; it starts the session in the gate.
+    pub fn new(gate: Gate, login: Arc<Login>) -> Self {
         Self { gate, login }
     }
 }
@@ -103,21 +150,30 @@ impl UserDetailProvider for FtpUserProvider {
 
     async fn provide_user_detail(&self, principal: &Principal) -> Result<FtpUser, UserDetailError> {
         let users = self.gate.users();
-        match users.get(&principal.username).await {
-            Ok(Some(user)) => Ok(FtpUser {
-                home: users.tree().path_of(&user.name),
-                name: user.name,
-                max_upload_bytes: user.max_upload_bytes,
-                protocol: self
-                    .login
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or(Protocol::Ftp),
-            }),
-            Ok(None) => Err(UserDetailError::UserNotFound {
-                username: principal.username.clone(),
-            }),
-            Err(e) => Err(UserDetailError::Generic(e.to_string())),
-        }
+        let user = match users.get(&principal.username).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                return Err(UserDetailError::UserNotFound {
+                    username: principal.username.clone(),
+                })
+            }
+            Err(e) => return Err(UserDetailError::Generic(e.to_string())),
+        };
+        let protocol = self.login.protocol();
+        let session = match self.gate.start_session(&user.name, protocol, None) {
+            Ok(session) => session,
+            Err(refusal) => {
+                tracing::warn!(user = %user.name, reason = %refusal, "FTP session refused");
+                return Err(UserDetailError::Generic(refusal.to_string()));
+            }
+        };
+        self.login.started(&session);
+        Ok(FtpUser {
+            home: users.tree().path_of(&user.name),
+            name: user.name,
+            max_upload_bytes: user.max_upload_bytes,
+            protocol,
+            _session: Arc::new(session),
+        })
     }
 }

@@ -21,8 +21,8 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::server::Core;
-use auth::{FtpAuthenticator, FtpUserProvider};
-use storage::{FtpStorage, SessionEnd, Shared};
+use auth::{FtpAuthenticator, FtpUserProvider, Login};
+use storage::{FtpStorage, Shared};
 use workers::Workers;
 
 /// Everything a new connection needs, built once.
@@ -51,7 +51,6 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     .context("starting the FTP worker threads")?;
     let frontend = Arc::new(Frontend {
         shared: Arc::new(Shared {
-            gate: core.gate.clone(),
             arrivals: core.arrivals.clone(),
             idle_timeout: core.config.idle_timeout,
             outbox: core.outbox.clone(),
@@ -133,8 +132,8 @@ impl Frontend {
                     return;
                 }
             };
-            let ended = SessionEnd::default();
-            let server = match this.build_server(peer.ip(), ended.clone()) {
+            let login = Login::new();
+            let server = match this.build_server(peer.ip(), Arc::clone(&login)) {
                 Ok(server) => server,
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "cannot start an FTP session");
@@ -148,7 +147,7 @@ impl Frontend {
                         tracing::debug!(error = %e, "FTP session ended with an error");
                     }
                 }
-                () = ended.wait() => {
+                () = login.ended() => {
                     tracing::info!("FTP session closed: staff changed the account");
                 }
             }
@@ -161,13 +160,12 @@ impl Frontend {
     fn build_server(
         &self,
         _peer: IpAddr,
-        ended: SessionEnd,
+        login: Arc<Login>,
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
         let config = &self.core.config;
         let shared = Arc::clone(&self.shared);
-        let login = auth::LoginProtocol::default();
         let mut builder = ServerBuilder::with_user_detail_provider(
-            Box::new(move || FtpStorage::new(Arc::clone(&shared), ended.clone())),
+            Box::new(move || FtpStorage::new(Arc::clone(&shared))),
             Arc::new(FtpUserProvider::new(
                 self.core.gate.clone(),
                 Arc::clone(&login),

@@ -19,9 +19,8 @@ use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, Sto
 use super::auth::FtpUser;
 use super::transfer::{self, ReceiveError};
 use crate::arrivals::Arrivals;
-use crate::gate::{Gate, SessionPermit};
 use crate::home::{Home, HomeError, VirtualPath};
-use crate::metrics::{Metrics, SessionGauge};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 
 /// Read buffer when libunftp asks for a plain reader (transfers themselves go through
@@ -31,8 +30,6 @@ const BUFFER: usize = 256 * 1024;
 /// What every session's back-end shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// Logins and session limits.
-    pub gate: Gate,
     /// Where completed inbox files are reported.
     pub arrivals: Arrivals,
     /// How long an upload may stall before it is dropped.
@@ -48,48 +45,12 @@ pub struct Shared {
 pub struct FtpStorage {
     shared: Arc<Shared>,
     home: Option<Home>,
-    // Held for the session's life so it counts against the limits; released on drop.
-    _permit: Option<SessionPermit>,
-    _gauge: Option<SessionGauge>,
-    ended: SessionEnd,
-}
-
-/// How a connection learns that staff ended its user's sessions: the storage back-end, which
-/// takes the session's permit at login, hands the permit's signal to the connection's task.
-#[derive(Debug, Clone, Default)]
-pub struct SessionEnd {
-    token: Arc<std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>>,
-    set: Arc<tokio::sync::Notify>,
-}
-
-impl SessionEnd {
-    fn set(&self, token: tokio_util::sync::CancellationToken) {
-        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
-        self.set.notify_one();
-    }
-
-    /// Resolves when the logged-in user's sessions are ended; never before a login.
-    pub async fn wait(&self) {
-        loop {
-            let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            match token {
-                Some(token) => return token.cancelled().await,
-                None => self.set.notified().await,
-            }
-        }
-    }
 }
 
 impl FtpStorage {
     /// A back-end not yet bound to a user.
-    pub fn new(shared: Arc<Shared>, ended: SessionEnd) -> Self {
-        Self {
-            shared,
-            home: None,
-            _permit: None,
-            _gauge: None,
-            ended,
-        }
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared, home: None }
     }
 
     fn home(&self) -> Result<&Home, Error> {
@@ -238,15 +199,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
     type Metadata = Meta;
 
     fn enter(&mut self, user: &FtpUser) -> io::Result<()> {
-        let permit = self
-            .shared
-            .gate
-            .open_session(&user.name)
-            .map_err(|e| io::Error::other(e.to_string()))?;
         self.home = Some(Home::open(&user.home).map_err(|e| io::Error::other(e.to_string()))?);
-        self.ended.set(permit.ended());
-        self._permit = Some(permit);
-        self._gauge = Some(self.shared.metrics.session(user.protocol));
         Ok(())
     }
 

@@ -1,19 +1,22 @@
-//! The gate every partner passes: login by password or key against the user store, the delay
-//! on a refusal, per-address blocking after repeated failures, and the session limits. FTP and
-//! SFTP share one gate, so an address can't try five passwords on each, and a user's sessions
-//! count together whatever the protocol.
+//! The gate every partner passes: admission of a new connection (`admission`: blocked clients,
+//! caps on connections not yet logged in, the login deadline), login by password or key against
+//! the user store, the delay on a refusal, per-address blocking after repeated failures, and the
+//! session limits. FTP and SFTP share one gate, so an address can't try five passwords on each,
+//! and a user's sessions count together whatever the protocol.
 
+mod admission;
 mod failures;
 mod network;
 mod sessions;
 mod turns;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use std::time::Duration;
 
+pub use admission::{Admission, AdmissionPolicy, Admissions, AdmitRefusal};
 pub use failures::FailedLogins;
-pub use sessions::{SessionLimits, SessionPermit};
+pub use sessions::{Ending, Session, SessionLimits, SessionPermit};
 pub use turns::{CheckTurns, Turn};
 
 use crate::config::LoginPolicy;
@@ -69,6 +72,7 @@ pub struct Gate {
     refusal_delay: Duration,
     turns: CheckTurns,
     metrics: Metrics,
+    admissions: Admissions,
 }
 
 impl Gate {
@@ -81,6 +85,7 @@ impl Gate {
             refusal_delay: Duration::from_millis(500),
             turns: CheckTurns::default(),
             metrics: Metrics::default(),
+            admissions: Admissions::new(AdmissionPolicy::default()),
         }
     }
 
@@ -217,12 +222,55 @@ impl Gate {
             }
         }
     }
+}
 
-    /// Opens a session for `user`, counted against the limits until the permit is dropped.
+impl Gate {
+    /// Sets the caps on connections not yet logged in, and their login deadline.
+    pub fn with_admission(mut self, policy: AdmissionPolicy) -> Self {
+        self.admissions = Admissions::new(policy);
+        self
+    }
+
+    /// Admits a new connection from `peer`, before any protocol work: a blocked client is
+    /// refused, and so is one over the caps on connections not yet logged in (per client and
+    /// in all) or any connection while every session place is taken. The [`Admission`] holds
+    /// the pre-login place and the login deadline.
+    ///
+    /// # Errors
+    /// An [`AdmitRefusal`], to be answered at once.
+    pub fn admit(&self, peer: SocketAddr) -> Result<Admission, AdmitRefusal> {
+        if self.failures.is_blocked(peer.ip()) {
+            return Err(AdmitRefusal::Blocked);
+        }
+        if self.sessions.is_full() {
+            return Err(AdmitRefusal::TooMany);
+        }
+        self.admissions.take(peer.ip())
+    }
+
+    /// The counter of connections waiting to log in.
+    pub fn admissions(&self) -> &Admissions {
+        &self.admissions
+    }
+
+    /// Starts a session of `user` over `protocol` once its login succeeded; `key` is the
+    /// fingerprint (`SHA256:...`) of the SSH key it logged in with, if any. The session counts
+    /// against the limits and in `/metrics` until it is dropped, and carries the signal that
+    /// ends it ([`SessionLimits::end`]).
     ///
     /// # Errors
     /// [`Refusal::TooManySessions`].
-    pub fn open_session(&self, user: &str) -> Result<SessionPermit, Refusal> {
-        self.sessions.acquire(user)
+    pub fn start_session(
+        &self,
+        user: &str,
+        protocol: Protocol,
+        key: Option<String>,
+    ) -> Result<Session, Refusal> {
+        let permit = self.sessions.acquire(user, protocol, key)?;
+        Ok(Session::new(
+            permit,
+            protocol,
+            self.metrics.session(protocol),
+        ))
     }
 }

@@ -16,8 +16,7 @@ use super::files::Files;
 use super::policy::{login_methods, signature_allowed};
 use super::request_loop;
 use super::watchdog::Activity;
-use crate::gate::{Refusal, SessionPermit};
-use crate::metrics::SessionGauge;
+use crate::gate::{Refusal, Session as GateSession};
 use crate::server::Core;
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
@@ -33,8 +32,7 @@ pub struct SshSession {
     user: Option<User>,
     // Held for the connection's life once logged in; `None` with `user` set means the session
     // limits refused it, and the connection is closed right after the login.
-    permit: Option<SessionPermit>,
-    gauge: Option<SessionGauge>,
+    session: Option<GateSession>,
     refusal: Option<Refusal>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     sftp_channels: usize,
@@ -48,20 +46,24 @@ impl SshSession {
             core,
             activity,
             user: None,
-            permit: None,
-            gauge: None,
+            session: None,
             refusal: None,
             channels: HashMap::new(),
             sftp_channels: 0,
         }
     }
 
-    /// Records a successful login and takes a session place for it.
-    fn logged_in(&mut self, user: User) -> Auth {
-        match self.core.gate.open_session(&user.name) {
-            Ok(permit) => {
-                // Staff ending the user's sessions closes this connection.
-                let ended = permit.ended();
+    /// Records a successful login (with the SSH key of fingerprint `key`, if any) and starts
+    /// its session in the gate.
+    fn logged_in(&mut self, user: User, key: Option<String>) -> Auth {
+        match self
+            .core
+            .gate
+            .start_session(&user.name, Protocol::Sftp, key)
+        {
+            Ok(session) => {
+                // Staff ending the session closes this connection.
+                let ended = session.ended();
                 let activity = Arc::clone(&self.activity);
                 tokio::spawn(async move {
                     let closed = activity.kill_token();
@@ -73,8 +75,7 @@ impl SshSession {
                         () = closed.cancelled() => {}
                     }
                 });
-                self.permit = Some(permit);
-                self.gauge = Some(self.core.metrics.session(Protocol::Sftp));
+                self.session = Some(session);
             }
             Err(refusal) => self.refusal = Some(refusal),
         }
@@ -119,7 +120,7 @@ impl Handler for SshSession {
             )
             .await;
         Ok(match result {
-            Ok(user) => self.logged_in(user),
+            Ok(user) => self.logged_in(user, None),
             Err(_) => refuse(),
         })
     }
@@ -152,7 +153,7 @@ impl Handler for SshSession {
         };
         Ok(
             match self.core.gate.login_key(self.peer.ip(), user, &blob).await {
-                Ok(user) => self.logged_in(user),
+                Ok(user) => self.logged_in(user, Some(fingerprint_of_blob(&blob))),
                 Err(_) => refuse(),
             },
         )
@@ -180,7 +181,7 @@ impl Handler for SshSession {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.permit.is_none() || self.channels.len() + self.sftp_channels >= MAX_CHANNELS {
+        if self.session.is_none() || self.channels.len() + self.sftp_channels >= MAX_CHANNELS {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
