@@ -253,6 +253,7 @@ mod tests {
         );
         // Already required: nothing more ends.
         let before = user("ftp,ftps,sftp", true, true);
+        let after = user("ftp,ftps,sftp", true, true);
         assert_eq!(endings_of_update(&before, &after), vec![]);
     }
 
