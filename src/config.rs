@@ -162,6 +162,31 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub max_sessions_per_user: Option<u32>,
+    /// Connections not yet logged in, FTP and SFTP together, from every address [default: 512].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAX_UNAUTHENTICATED",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_unauthenticated: Option<u32>,
+    /// Connections not yet logged in from one address (an IPv4 address or an IPv6 /64), FTP and
+    /// SFTP together [default: 64].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_unauthenticated_per_address: Option<u32>,
+    /// Seconds a new connection has to log in before it is closed [default: 30].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LOGIN_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub login_timeout: Option<u64>,
     /// Failed logins from one address, within the window, that block it [default: 5].
     #[arg(
         long,
@@ -257,6 +282,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_sessions: Option<u32>,
     max_sessions_per_user: Option<u32>,
+    max_unauthenticated: Option<u32>,
+    max_unauthenticated_per_address: Option<u32>,
+    login_timeout: Option<u64>,
     login_max_failures: Option<u32>,
     login_failure_window: Option<u64>,
     login_block: Option<u64>,
@@ -311,6 +339,34 @@ pub struct LoginPolicy {
     pub block_for: Duration,
 }
 
+/// How many connections may wait to log in, and for how long. The defaults hold up against a
+/// thousand stalled connections from one address while partners elsewhere still log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionPolicy {
+    /// Connections not yet logged in, from every client together.
+    pub max_unauthenticated: u32,
+    /// Connections not yet logged in from one client (an IPv4 address or an IPv6 /64).
+    pub max_unauthenticated_per_client: u32,
+    /// Time from accepting a connection to the end of its login.
+    pub login_timeout: Duration,
+}
+
+impl Default for AdmissionPolicy {
+    /// 64 per client: a login takes well under a second, so even a partner behind one NAT
+    /// address starting dozens of parallel transfers at once stays under it, while one address
+    /// can hold at most an eighth of the 512 in all. 512 in all is a socket and a small task
+    /// each, far below a server's file limit, and still leaves logged-in sessions
+    /// (`--max-sessions`, 500) their own room. 30 s to log in is ample for a script or a person
+    /// typing a password (OpenSSH allows 120 s, but it serves people).
+    fn default() -> Self {
+        Self {
+            max_unauthenticated: 512,
+            max_unauthenticated_per_client: 64,
+            login_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -342,6 +398,8 @@ pub struct Config {
     pub max_sessions: u32,
     /// Most sessions at once for one user.
     pub max_sessions_per_user: u32,
+    /// Caps on connections not yet logged in, and their login deadline.
+    pub admission: AdmissionPolicy,
     /// Blocking of addresses with repeated failed logins.
     pub login_policy: LoginPolicy,
     /// Time running transfers get on shutdown.
@@ -437,6 +495,27 @@ impl Config {
                 .or(file.max_sessions_per_user)
                 .unwrap_or(10),
         )?;
+        let admission_defaults = AdmissionPolicy::default();
+        let admission = AdmissionPolicy {
+            max_unauthenticated: positive(
+                "--max-unauthenticated",
+                args.max_unauthenticated
+                    .or(file.max_unauthenticated)
+                    .unwrap_or(admission_defaults.max_unauthenticated),
+            )?,
+            max_unauthenticated_per_client: positive(
+                "--max-unauthenticated-per-address",
+                args.max_unauthenticated_per_address
+                    .or(file.max_unauthenticated_per_address)
+                    .unwrap_or(admission_defaults.max_unauthenticated_per_client),
+            )?,
+            login_timeout: seconds(
+                "--login-timeout",
+                args.login_timeout
+                    .or(file.login_timeout)
+                    .unwrap_or(admission_defaults.login_timeout.as_secs()),
+            )?,
+        };
         let login_policy = LoginPolicy {
             max_failures: positive(
                 "--login-max-failures",
@@ -540,6 +619,7 @@ impl Config {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             max_sessions,
             max_sessions_per_user,
+            admission,
             login_policy,
             shutdown_grace,
             inbox,
@@ -589,6 +669,21 @@ impl fmt::Display for Config {
         writeln!(f, "log_format = {:?}", self.log_format)?;
         writeln!(f, "max_sessions = {}", self.max_sessions)?;
         writeln!(f, "max_sessions_per_user = {}", self.max_sessions_per_user)?;
+        writeln!(
+            f,
+            "max_unauthenticated = {}",
+            self.admission.max_unauthenticated
+        )?;
+        writeln!(
+            f,
+            "max_unauthenticated_per_address = {}",
+            self.admission.max_unauthenticated_per_client
+        )?;
+        writeln!(
+            f,
+            "login_timeout = {}",
+            self.admission.login_timeout.as_secs()
+        )?;
         writeln!(f, "login_max_failures = {}", self.login_policy.max_failures)?;
         writeln!(
             f,
@@ -803,6 +898,9 @@ mod tests {
         assert_eq!(config.passive_ports, 50000..=50100);
         assert_eq!(config.idle_timeout, Duration::from_secs(60));
         assert_eq!(config.log_format, LogFormat::Human);
+        assert_eq!(config.admission.max_unauthenticated, 512);
+        assert_eq!(config.admission.max_unauthenticated_per_client, 64);
+        assert_eq!(config.admission.login_timeout, Duration::from_secs(30));
         assert_eq!(
             config.tls,
             TlsSource::SelfSigned {
@@ -834,7 +932,13 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 9] = [
+            ("max_unauthenticated = 0", "--max-unauthenticated"),
+            (
+                "max_unauthenticated_per_address = 0",
+                "--max-unauthenticated-per-address",
+            ),
+            ("login_timeout = 0", "--login-timeout"),
             ("ftp_addr = \"nowhere\"", "--ftp-addr"),
             ("passive_ports = \"60000-50000\"", "--passive-ports"),
             ("passive_ports = \"abc\"", "--passive-ports"),

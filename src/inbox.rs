@@ -72,12 +72,20 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// Starts the inbox processor on the core's task tracker, fed by the frontends' arrivals, until
-/// the core's shutdown token is cancelled.
+/// Starts the inbox processor and the forwarder of the frontends' arrivals to it, both on the
+/// core's task tracker, until the core's shutdown token is cancelled.
 pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> JoinHandle<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(arrival) = arrived.recv().await {
+    // The forwarder stops with the processor at shutdown; arrivals reported after that are
+    // found by the next start's scan.
+    let shutdown = core.shutdown.clone();
+    core.tasks.spawn(async move {
+        loop {
+            let arrival = tokio::select! {
+                arrival = arrived.recv() => arrival,
+                () = shutdown.cancelled() => None,
+            };
+            let Some(arrival) = arrival else { break };
             tracing::info!(user = %arrival.user, file = %arrival.name, protocol = %arrival.protocol, "file arrived in inbox");
             let forwarded = Arrived {
                 user: arrival.user,

@@ -60,7 +60,8 @@ impl Core {
             config.max_sessions,
             config.max_sessions_per_user,
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_admission(config.admission);
         let (arrivals, arrived) = Arrivals::channel();
         let accounts = Accounts::new(users.clone(), gate.sessions().clone());
         let core = Core {

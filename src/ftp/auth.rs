@@ -16,7 +16,7 @@ use unftp_core::auth::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::gate::{Gate, Session};
+use crate::gate::{Admission, Gate, Session};
 use crate::users::{Password, Protocol};
 
 /// The logged-in partner as libunftp carries it through a session.
@@ -44,23 +44,54 @@ impl fmt::Display for FtpUser {
 impl UserDetail for FtpUser {}
 
 /// One connection's login, shared by its authenticator, its user provider (libunftp makes both
-/// per connection) and the connection's task: the protocol of a good login, handed from the
-/// authenticator to the provider, and the started session's end signal, for the task.
-#[derive(Debug, Default)]
+/// per connection) and the connection's task: the admission (its pre-login place, freed by a
+/// good login), the protocol of a good login, handed from the authenticator to the provider, and
+/// the started session's end signal, for the task.
+#[derive(Debug)]
 pub struct Login {
+    admission: Mutex<Option<Admission>>,
+    deadline: tokio::time::Instant,
     protocol: Mutex<Option<Protocol>>,
     ended: Mutex<Option<CancellationToken>>,
     started: tokio::sync::Notify,
 }
 
 impl Login {
-    /// A connection's login state, before any login.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// A connection's login state, before any login, holding its `admission`.
+    pub fn new(admission: Admission) -> Arc<Self> {
+        Arc::new(Self {
+            deadline: admission.deadline(),
+            admission: Mutex::new(Some(admission)),
+            protocol: Mutex::new(None),
+            ended: Mutex::new(None),
+            started: tokio::sync::Notify::new(),
+        })
     }
 
-    fn set_protocol(&self, protocol: Protocol) {
+    /// When the connection must have logged in.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
+    /// Whether a login succeeded on this connection.
+    pub fn is_logged_in(&self) -> bool {
+        self.protocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// A good login over `protocol`: notes it and frees the pre-login place.
+    fn logged_in(&self, protocol: Protocol) {
         *self.protocol.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
+        let admission = self
+            .admission
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(admission) = admission {
+            admission.logged_in();
+        }
     }
 
     fn protocol(&self) -> Protocol {
@@ -119,7 +150,7 @@ impl Authenticator for FtpAuthenticator {
             .await
         {
             Ok(user) => {
-                self.login.set_protocol(protocol);
+                self.login.logged_in(protocol);
                 Ok(Principal {
                     username: user.name,
                 })

@@ -1,27 +1,35 @@
-//! The FTP and explicit FTPS frontend (port 21), on libunftp: our own accept loop (limits and
-//! blocked addresses answered with 421 before the greeting), a libunftp session per connection
-//! over the shared gate and the home jail, TLS 1.2/1.3 from rustls. It is a thin adapter: logins,
-//! limits and paths are decided in the core; this module only speaks FTP.
+//! The FTP and explicit FTPS frontend (port 21), on libunftp: our own accept loop (the gate's
+//! admission, a refusal answered with 421 before the greeting), a libunftp session per
+//! connection over the shared gate and the home jail, TLS 1.2/1.3 from rustls, and the end of a
+//! connection that libunftp does not decide (login deadline, staff, shutdown: `control`). It is
+//! a thin adapter: logins, limits and paths are decided in the core; this module only speaks
+//! FTP.
 
+mod activity;
 mod auth;
+mod control;
 mod storage;
 mod tls;
 mod transfer;
 mod workers;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use libunftp::options::{FtpsRequired, PassiveHost, SiteMd5};
 use libunftp::ServerBuilder;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
+use crate::gate::AdmitRefusal;
 use crate::server::Core;
+use activity::Activity;
 use auth::{FtpAuthenticator, FtpUserProvider, Login};
+use control::Control;
 use storage::{FtpStorage, Shared};
 use workers::Workers;
 
@@ -31,7 +39,14 @@ struct Frontend {
     shared: Arc<Shared>,
     tls: Arc<rustls::ServerConfig>,
     workers: Workers,
-    connections: Arc<AtomicUsize>,
+}
+
+/// Resolves when `login`'s deadline passes with no login; never once logged in.
+async fn login_deadline(login: &Login) {
+    tokio::time::sleep_until(login.deadline()).await;
+    if login.is_logged_in() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Binds the FTP listener and starts accepting; returns the bound address.
@@ -58,7 +73,6 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
         }),
         tls,
         workers,
-        connections: Arc::new(AtomicUsize::new(0)),
         core: core.clone(),
     });
     core.tasks.spawn(async move {
@@ -81,37 +95,55 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Counts a connection while it lives.
-struct ConnectionSlot(Arc<AtomicUsize>);
+/// How long a session whose transfer finished during shutdown gets to send the transfer's reply
+/// and hear the client's QUIT, before it is closed.
+const REPLY_WAIT: Duration = Duration::from_secs(2);
 
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+/// Why our side ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// The login deadline passed.
+    LoginTimeout,
+    /// Staff ended the session.
+    Ended,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl Closing {
+    fn reply(self) -> &'static str {
+        match self {
+            Self::LoginTimeout => "421 Login timed out; closing the connection.\r\n",
+            Self::Ended => "421 Session ended by the administrator.\r\n",
+            Self::Shutdown => "421 Server shutting down.\r\n",
+        }
     }
 }
 
 impl Frontend {
     /// Refuses a connection with 421 or hands it to a libunftp session on a worker.
-    async fn admit(self: Arc<Self>, mut stream: TcpStream, peer: SocketAddr) {
+    async fn admit(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let config = &self.core.config;
-        let open = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot = ConnectionSlot(Arc::clone(&self.connections));
-        let refusal = if self.core.gate.is_blocked(peer.ip()) {
-            Some("421 Too many failed logins from your address; try again later.\r\n")
-        } else if self.core.gate.sessions().open() >= config.max_sessions
-            || open > 2 * config.max_sessions as usize
-        {
-            Some("421 Too many sessions on this server; try again later.\r\n")
-        } else {
-            None
+        let admission = match self.core.gate.admit(peer) {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                let text = match refusal {
+                    AdmitRefusal::Blocked => {
+                        "421 Too many failed logins from your address; try again later.\r\n"
+                    }
+                    AdmitRefusal::TooManyFromAddress => {
+                        "421 Too many connections from your address; try again later.\r\n"
+                    }
+                    AdmitRefusal::TooMany => {
+                        "421 Too many sessions on this server; try again later.\r\n"
+                    }
+                };
+                tracing::warn!(%peer, reply = text.trim_end(), "FTP connection refused");
+                // A few bytes into a fresh socket's buffer; never waits on the client.
+                let _ = stream.try_write(text.as_bytes());
+                return;
+            }
         };
-        if let Some(text) = refusal {
-            tracing::warn!(%peer, reply = text.trim_end(), "FTP connection refused");
-            let _ = stream.write_all(text.as_bytes()).await;
-            let _ = stream.shutdown().await;
-            return;
-        }
         let std_stream = match stream.into_std() {
             Ok(s) => s,
             Err(e) => {
@@ -121,7 +153,7 @@ impl Frontend {
         };
         let this = Arc::clone(&self);
         let session = self.core.tasks.track_future(async move {
-            let _slot = slot;
+            let mut control = Control::new(&std_stream);
             let stream = match std_stream
                 .set_nonblocking(true)
                 .and_then(|()| TcpStream::from_std(std_stream))
@@ -132,8 +164,9 @@ impl Frontend {
                     return;
                 }
             };
-            let login = Login::new();
-            let server = match this.build_server(peer.ip(), Arc::clone(&login)) {
+            let login = Login::new(admission);
+            let activity = Activity::default();
+            let server = match this.build_server(&control, Arc::clone(&login), activity.clone()) {
                 Ok(server) => server,
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "cannot start an FTP session");
@@ -141,15 +174,36 @@ impl Frontend {
                 }
             };
             tracing::debug!("FTP session started");
-            tokio::select! {
-                served = server.service(stream) => {
+            // Boxed, so that dropping it below really drops libunftp's service.
+            let mut service = Box::pin(server.service(stream));
+            let closing = tokio::select! {
+                served = &mut service => {
                     if let Err(e) = served {
                         tracing::debug!(error = %e, "FTP session ended with an error");
                     }
+                    None
                 }
-                () = login.ended() => {
-                    tracing::info!("FTP session closed: staff changed the account");
+                () = login.ended() => Some(Closing::Ended),
+                () = login_deadline(&login) => Some(Closing::LoginTimeout),
+                () = this.core.shutdown.cancelled() => {
+                    this.until_transfers_end(&activity, service.as_mut()).await
                 }
+            };
+            if let Some(closing) = closing {
+                match closing {
+                    Closing::LoginTimeout => {
+                        tracing::info!("FTP connection closed: login timed out")
+                    }
+                    Closing::Ended => {
+                        tracing::info!("FTP session closed: staff changed the account")
+                    }
+                    Closing::Shutdown => tracing::info!("FTP session closed: server shutting down"),
+                }
+                // Dropping libunftp's service tells its control loop to stop; the last line
+                // then goes out on our duplicate, and the socket is closed under both.
+                drop(service);
+                tokio::task::yield_now().await;
+                control.close(closing.reply());
             }
             tracing::debug!("FTP session ended");
         });
@@ -157,15 +211,39 @@ impl Frontend {
         self.workers.run(move || session.instrument(span));
     }
 
+    /// At shutdown: `Some(Shutdown)` at once when no transfer runs; else once the transfers
+    /// are done (or the grace period is over) and the session had a moment to send the
+    /// transfer's reply. `None` when the session ended by itself meanwhile (the client read its
+    /// reply and quit).
+    async fn until_transfers_end<F: Future>(
+        &self,
+        activity: &Activity,
+        mut service: Pin<&mut F>,
+    ) -> Option<Closing> {
+        if !activity.is_transferring() {
+            return Some(Closing::Shutdown);
+        }
+        let grace = self.core.config.shutdown_grace;
+        let finished = tokio::select! {
+            _ = service.as_mut() => true,
+            _ = tokio::time::timeout(grace, activity.quiet()) => false,
+        };
+        if finished || tokio::time::timeout(REPLY_WAIT, service).await.is_ok() {
+            return None;
+        }
+        Some(Closing::Shutdown)
+    }
+
     fn build_server(
         &self,
-        _peer: IpAddr,
+        control: &Control,
         login: Arc<Login>,
+        activity: Activity,
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
         let config = &self.core.config;
         let shared = Arc::clone(&self.shared);
         let mut builder = ServerBuilder::with_user_detail_provider(
-            Box::new(move || FtpStorage::new(Arc::clone(&shared))),
+            Box::new(move || FtpStorage::new(Arc::clone(&shared), activity.clone())),
             Arc::new(FtpUserProvider::new(
                 self.core.gate.clone(),
                 Arc::clone(&login),
@@ -175,7 +253,7 @@ impl Frontend {
             self.core.gate.clone(),
             login,
         )))
-        .ftps_manual::<std::path::PathBuf>(Arc::clone(&self.tls))
+        .ftps_manual::<std::path::PathBuf>(control.tls_config(&self.tls))
         // Per user, in the authenticator: a TLS-required user can't log in in clear.
         .ftps_required(FtpsRequired::None, FtpsRequired::None)
         .greeting("freightdrop FTP server ready")

@@ -16,6 +16,7 @@ use std::io::{Read, Seek};
 use tokio::io::AsyncRead;
 use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, StorageBackend};
 
+use super::activity::Activity;
 use super::auth::FtpUser;
 use super::transfer::{self, ReceiveError};
 use crate::arrivals::Arrivals;
@@ -45,12 +46,17 @@ pub struct Shared {
 pub struct FtpStorage {
     shared: Arc<Shared>,
     home: Option<Home>,
+    activity: Activity,
 }
 
 impl FtpStorage {
-    /// A back-end not yet bound to a user.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared, home: None }
+    /// A back-end not yet bound to a user, counting its transfers in `activity`.
+    pub fn new(shared: Arc<Shared>, activity: Activity) -> Self {
+        Self {
+            shared,
+            home: None,
+            activity,
+        }
     }
 
     fn home(&self) -> Result<&Home, Error> {
@@ -277,6 +283,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
     {
         // Like the default, but pipelined, and a client that stops reading for the idle timeout
         // is cut off, so a dead peer can't hold its session and data connection forever.
+        let _transferring = self.activity.transfer();
         let (vpath, real) = self.locate(path)?;
         let file = open_for_download(real, start_pos).await?;
         let tally = |n| self.shared.metrics.bytes_out(user.protocol, n);
@@ -298,6 +305,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
+        let _transferring = self.activity.transfer();
         let (vpath, real) = self.locate_changeable(path)?;
         if let Ok(meta) = tokio::fs::metadata(&real).await {
             if meta.is_dir() {

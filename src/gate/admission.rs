@@ -9,32 +9,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::network::client_of;
-
-/// How many connections may wait to log in, and for how long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdmissionPolicy {
-    /// Connections not yet logged in, from every client together.
-    pub max_unauthenticated: u32,
-    /// Connections not yet logged in from one client.
-    pub max_unauthenticated_per_client: u32,
-    /// Time from accepting a connection to the end of its login.
-    pub login_timeout: Duration,
-}
-
-impl Default for AdmissionPolicy {
-    fn default() -> Self {
-        Self {
-            max_unauthenticated: 512,
-            max_unauthenticated_per_client: 64,
-            login_timeout: Duration::from_secs(30),
-        }
-    }
-}
+pub use crate::config::AdmissionPolicy;
 
 /// Why a new connection was not admitted. Frontends answer before any protocol work (FTP with
 /// a 421, SFTP by closing) and never send the detail.
@@ -151,6 +129,8 @@ impl Admissions {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {

@@ -30,13 +30,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::gate::Admission;
 use crate::server::Core;
 use killable::Killable;
 use session::SshSession;
 use watchdog::{Activity, Limits};
 
-/// How long a connection may take to send its SSH version line and start the handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a closed session gets to say goodbye before its socket is failed.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -71,29 +70,48 @@ async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, 
                 continue;
             }
         };
+        // Before any protocol work: a refused connection is closed before the version exchange.
+        let admission = match core.gate.admit(peer) {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                tracing::warn!(%peer, reason = %refusal, "SFTP connection refused");
+                drop(socket);
+                continue;
+            }
+        };
         let _ = socket.set_nodelay(true);
-        core.tasks
-            .spawn(connection(config.clone(), socket, peer, core.clone()));
+        core.tasks.spawn(connection(
+            config.clone(),
+            socket,
+            peer,
+            admission,
+            core.clone(),
+        ));
     }
     tracing::debug!("SFTP listener closed");
 }
 
-/// The life of one connection: handshake, watchdog, and the end (by the client, the watchdog, or
-/// the server's shutdown once running transfers are done or the grace period is over).
+/// The life of one connection: handshake and login (by the admission's deadline), watchdog, and
+/// the end (by the client, the watchdog, staff, or the server's shutdown: at once when no
+/// transfer runs, else once running transfers are done or the grace period is over).
 async fn connection(
     config: Arc<russh::server::Config>,
     socket: TcpStream,
     peer: SocketAddr,
+    admission: Admission,
     core: Core,
 ) {
     let activity = Activity::new();
-    let handler = SshSession::new(peer, core.clone(), activity.clone());
+    let deadline = admission.deadline();
+    let handler = SshSession::new(peer, core.clone(), activity.clone(), admission);
     let stream = Killable::new(socket, activity.kill_token());
-    let started = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        russh::server::run_stream(config, stream, handler),
-    )
-    .await;
+    let started = tokio::select! {
+        started = tokio::time::timeout_at(deadline, russh::server::run_stream(config, stream, handler)) => started,
+        () = core.shutdown.cancelled() => {
+            activity.kill();
+            return;
+        }
+    };
     let session = match started {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
@@ -107,28 +125,35 @@ async fn connection(
         }
     };
     let handle = session.handle();
-    let limits = Limits::for_idle(core.config.idle_timeout);
+    let limits = Limits::new(core.config.idle_timeout, deadline);
     let watchdog = tokio::spawn(watchdog::run(handle.clone(), activity.clone(), limits));
     tokio::pin!(session);
-    tokio::select! {
+    // Each arm that polls `session` to its end leaves `finished` true, so the finished future is
+    // never polled again.
+    let finished = tokio::select! {
         ended = &mut session => {
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "SSH session ended");
             }
+            true
         }
-        () = core.shutdown.cancelled() => {
-            // Let a running transfer finish within the grace period, then say goodbye.
-            let grace = core.config.shutdown_grace;
-            tokio::select! {
-                _ = &mut session => {}
-                _ = tokio::time::timeout(grace, activity.quiet()) => {
-                    tokio::select! {
-                        _ = &mut session => {}
-                        () = watchdog::close(&handle, &activity, "server shutting down") => {}
-                    }
-                    let _ = tokio::time::timeout(CLOSE_WAIT, &mut session).await;
-                }
-            }
+        () = core.shutdown.cancelled() => false,
+    };
+    if !finished {
+        // Let a running transfer finish within the grace period, then say goodbye.
+        let grace = core.config.shutdown_grace;
+        let finished = activity.is_transferring()
+            && tokio::select! {
+                _ = &mut session => true,
+                _ = tokio::time::timeout(grace, activity.quiet()) => false,
+            };
+        let finished = finished
+            || tokio::select! {
+                _ = &mut session => true,
+                () = watchdog::close(&handle, &activity, "server shutting down") => false,
+            };
+        if !finished {
+            let _ = tokio::time::timeout(CLOSE_WAIT, &mut session).await;
         }
     }
     watchdog.abort();

@@ -16,7 +16,7 @@ use super::files::Files;
 use super::policy::{login_methods, signature_allowed};
 use super::request_loop;
 use super::watchdog::Activity;
-use crate::gate::{Refusal, Session as GateSession};
+use crate::gate::{Admission, Refusal, Session as GateSession};
 use crate::server::Core;
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
@@ -28,6 +28,8 @@ pub struct SshSession {
     peer: SocketAddr,
     core: Core,
     activity: Arc<Activity>,
+    // The pre-login place, freed by a good login (or when the connection ends).
+    admission: Option<Admission>,
     // Set once a login succeeded.
     user: Option<User>,
     // Held for the connection's life once logged in; `None` with `user` set means the session
@@ -39,12 +41,18 @@ pub struct SshSession {
 }
 
 impl SshSession {
-    /// The handler for a connection from `peer`.
-    pub fn new(peer: SocketAddr, core: Core, activity: Arc<Activity>) -> Self {
+    /// The handler for a connection from `peer`, admitted by the gate with `admission`.
+    pub fn new(
+        peer: SocketAddr,
+        core: Core,
+        activity: Arc<Activity>,
+        admission: Admission,
+    ) -> Self {
         Self {
             peer,
             core,
             activity,
+            admission: Some(admission),
             user: None,
             session: None,
             refusal: None,
@@ -56,6 +64,9 @@ impl SshSession {
     /// Records a successful login (with the SSH key of fingerprint `key`, if any) and starts
     /// its session in the gate.
     fn logged_in(&mut self, user: User, key: Option<String>) -> Auth {
+        if let Some(admission) = self.admission.take() {
+            admission.logged_in();
+        }
         match self
             .core
             .gate

@@ -116,8 +116,8 @@ impl Activity {
 /// The watchdog's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Time to log in after connecting.
-    pub login_grace: Duration,
+    /// When the login must be done (the gate's admission deadline).
+    pub login_deadline: tokio::time::Instant,
     /// Time without a request while nothing is in flight.
     pub idle: Duration,
     /// Time without progress while a request is in flight (a client that stopped reading).
@@ -125,10 +125,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Limits for an idle timeout of `idle`.
-    pub fn for_idle(idle: Duration) -> Self {
+    /// Limits for an idle timeout of `idle` and a login by `login_deadline`.
+    pub fn new(idle: Duration, login_deadline: tokio::time::Instant) -> Self {
         Self {
-            login_grace: Duration::from_secs(60),
+            login_deadline,
             idle,
             stall: (idle * 2).max(Duration::from_secs(10)),
         }
@@ -144,7 +144,8 @@ pub async fn run(handle: Handle, activity: Arc<Activity>, limits: Limits) {
     loop {
         tokio::time::sleep(tick).await;
         let reason = if !activity.authenticated.load(Ordering::Relaxed) {
-            (activity.started.elapsed() > limits.login_grace).then_some("login grace time exceeded")
+            (tokio::time::Instant::now() >= limits.login_deadline)
+                .then_some("login grace time exceeded")
         } else if activity.inflight.load(Ordering::Relaxed) == 0 {
             (activity.idle_for() > limits.idle).then_some("idle timeout")
         } else {
