@@ -5,6 +5,7 @@
 //! This crate holds the server: configuration, the user store, the home jail, the protocol
 //! frontends and the command line. ARCHITECTURE.md has the map.
 
+pub mod accounts;
 pub mod arrivals;
 pub mod backoffice;
 pub mod cli;

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::accounts::Accounts;
 use crate::arrivals::{Arrival, Arrivals};
 use crate::backoffice::AppState;
 use crate::config::Config;
@@ -31,6 +32,8 @@ pub struct Core {
     pub config: Arc<Config>,
     /// The partner accounts and their homes.
     pub users: UserStore,
+    /// Changes to partner accounts, ending the sessions they should on every node.
+    pub accounts: Accounts,
     /// Logins, blocking and session limits, shared by every frontend.
     pub gate: Gate,
     /// Where frontends report files complete in an inbox.
@@ -74,9 +77,11 @@ impl Core {
             outbox.clone(),
             metrics.clone(),
         );
+        let accounts = Accounts::new(users.clone(), gate.sessions().clone());
         let core = Core {
             config: Arc::new(config),
             users,
+            accounts,
             gate,
             arrivals,
             shutdown: CancellationToken::new(),
@@ -144,6 +149,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // any listener is bound.
     let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     let inbox = crate::inbox::start(&core, &db, arrived);
+    crate::accounts::start_change_feed(&core)
+        .await
+        .context("account changes")?;
 
     // frontends start here
     let ftp_addr = crate::ftp::start(&core).await?;

@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use crate::clock::now;
 use crate::db::Db;
-use crate::users::check_name;
 use crate::users::password::{self, Password, PasswordError};
+use crate::users::{check_name, AuthError, Denial};
 
 /// How long a browser session lasts from login.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
@@ -206,11 +206,13 @@ impl Staff {
         Ok(())
     }
 
-    /// Checks an admin's password; the same work is done for an unknown name.
+    /// Checks an admin's password; the same work is done for an unknown name. This is the
+    /// credential step of staff sign-in, which runs it through the gate's login sequence.
     ///
     /// # Errors
-    /// [`StaffError::Db`]; a wrong name or password is `Ok(false)`.
-    pub async fn check_password(&self, name: &str, offered: Password) -> Result<bool, StaffError> {
+    /// [`AuthError::Denied`] for a wrong name or password, [`AuthError::Store`] when the
+    /// database fails.
+    pub async fn authenticate(&self, name: &str, offered: Password) -> Result<(), AuthError> {
         let stored: Option<String> = if check_name(name).is_ok() {
             sqlx::query("SELECT password_hash FROM admins WHERE name = $1")
                 .bind(name)
@@ -222,7 +224,11 @@ impl Staff {
             None
         };
         let known = stored.is_some();
-        Ok(password::verify(offered, stored).await && known)
+        match (password::verify(offered, stored).await, known) {
+            (true, true) => Ok(()),
+            (_, false) => Err(AuthError::Denied(Denial::UnknownUser)),
+            (false, true) => Err(AuthError::Denied(Denial::BadCredentials)),
+        }
     }
 
     /// Opens a browser session for `name` (after a good password): the cookie value and the

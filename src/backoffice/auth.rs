@@ -1,9 +1,8 @@
 //! Who is asking: staff sign in on the login page and get a session cookie (HttpOnly,
 //! SameSite=Strict, only its hash stored), scripts send a bearer token. Changes made with a
-//! cookie must carry the session's CSRF token in `X-CSRF-Token`. Failed sign-ins are answered
-//! late and block the address like FTP's failed logins do.
-
-use std::time::Duration;
+//! cookie must carry the session's CSRF token in `X-CSRF-Token`. Sign-in runs through the gate's
+//! login sequence, so failed sign-ins are answered late and block the address together with its
+//! failed FTP and SFTP logins.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -18,7 +17,7 @@ use super::error::ApiError;
 use super::page;
 use super::request::Client;
 use super::AppState;
-use crate::metrics::LoginResult;
+use crate::gate::{Door, Refusal};
 use crate::staff::Credential;
 use crate::tracking::signature::constant_time_eq;
 use crate::users::Password;
@@ -28,9 +27,6 @@ pub const COOKIE: &str = "fd_session";
 
 /// The header a cookie-authenticated change must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// How late a refused sign-in is answered.
-const REFUSAL_DELAY: Duration = Duration::from_millis(500);
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -154,35 +150,34 @@ async fn login(
     if !same_origin(&headers, client.forwarded_host.as_deref()) {
         return ApiError::new(StatusCode::FORBIDDEN, "cross-site sign-in refused").into_response();
     }
-    // One address's sign-ins take turns, so parallel guesses can't all be checked before the
-    // first failure counts.
-    let _turn = state.staff_turns.take(peer).await;
-    if state.staff_failures.is_blocked(peer) {
-        state.core.metrics.staff_login(LoginResult::Blocked);
-        tracing::warn!(%peer, "backoffice sign-in refused: address blocked");
-        tokio::time::sleep(REFUSAL_DELAY).await;
-        return Redirect::to("/login?failed=blocked").into_response();
-    }
-    let good = state
-        .staff
-        .check_password(&form.name, Password::new(form.password))
+    // The gate's login sequence, shared with FTP and SFTP: turns per address, the block
+    // check, the password, the failure record and the late refusal, counted as `http`.
+    let checked = state
+        .core
+        .gate
+        .attempt(
+            peer,
+            &form.name,
+            Door::Staff,
+            state
+                .staff
+                .authenticate(&form.name, Password::new(form.password)),
+        )
         .await;
-    match good {
-        Ok(true) => {}
-        Ok(false) => {
-            state.core.metrics.staff_login(LoginResult::Failed);
-            let blocked = state.staff_failures.record(peer);
-            // A password typed into the name field must not reach the log.
-            let name = crate::users::check_name(&form.name)
-                .map_or("(not a valid name)", |()| form.name.as_str());
-            tracing::warn!(%peer, admin = name, blocked, "backoffice sign-in refused");
-            tokio::time::sleep(REFUSAL_DELAY).await;
-            return Redirect::to("/login?failed=1").into_response();
+    match checked {
+        Ok(()) => {}
+        Err(Refusal::Blocked) => return Redirect::to("/login?failed=blocked").into_response(),
+        Err(Refusal::Denied(_) | Refusal::TooManySessions { .. }) => {
+            return Redirect::to("/login?failed=1").into_response()
         }
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(Refusal::Unavailable) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "staff accounts unavailable; try again later",
+            )
+            .into_response()
+        }
     }
-    state.staff_failures.forgive(peer);
-    state.core.metrics.staff_login(LoginResult::Ok);
     let (cookie, _session) = match state.staff.open_session(&form.name).await {
         Ok(opened) => opened,
         Err(e) => return ApiError::from(e).into_response(),

@@ -1,6 +1,7 @@
 //! `/api/v1/users`: partner accounts for staff: list, create (with a typed or generated
 //! password, shown once), read, change, disable and enable, delete, set or generate a password,
-//! add and remove SSH keys. Every call goes through the user store, which checks the values.
+//! add and remove SSH keys. Every change goes through the account service, which checks the
+//! values and ends the open sessions the change makes wrong, on every node.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -69,7 +70,7 @@ async fn create(
     let shown = generated.then(|| password.expose().to_owned());
     let user = state
         .core
-        .users
+        .accounts
         .add(NewUser {
             name: body.name,
             customer: body.customer,
@@ -133,20 +134,9 @@ async fn update(
         max_upload_bytes: body.max_upload_bytes,
         enabled: body.enabled,
     };
-    let user = state.core.users.update(&name, changes).await?;
-    if !user.enabled {
-        end_sessions(&state, &name);
-    }
+    let user = state.core.accounts.update(&name, changes).await?;
     tracing::info!(admin = %staffer.name, user = %name, "user changed");
     Ok(Json(json!({ "user": user })).into_response())
-}
-
-/// Closes the user's open sessions on this node (after a disable, delete or new password).
-fn end_sessions(state: &AppState, name: &str) {
-    let ended = state.core.gate.sessions().end_sessions(name);
-    if ended > 0 {
-        tracing::info!(user = name, sessions = ended, "open sessions closed");
-    }
 }
 
 async fn set_enabled(
@@ -155,11 +145,7 @@ async fn set_enabled(
     name: &str,
     enabled: bool,
 ) -> Result<Response, ApiError> {
-    state.core.users.set_enabled(name, enabled).await?;
-    if !enabled {
-        end_sessions(state, name);
-    }
-    let user = state.core.users.require(name).await?;
+    let user = state.core.accounts.set_enabled(name, enabled).await?;
     tracing::info!(admin = %staffer.name, user = %name, enabled, "user enabled or disabled");
     Ok(Json(json!({ "user": user })).into_response())
 }
@@ -193,8 +179,7 @@ async fn remove(
     PathParam(name): PathParam<String>,
     QueryParams(query): QueryParams<RemoveQuery>,
 ) -> Result<Response, ApiError> {
-    state.core.users.remove(&name, query.keep_files).await?;
-    end_sessions(&state, &name);
+    state.core.accounts.remove(&name, query.keep_files).await?;
     tracing::info!(admin = %staffer.name, user = %name, keep_files = query.keep_files, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -217,8 +202,7 @@ async fn set_password(
     let generated = body.password.is_none();
     let password = body.password.map_or_else(Password::generate, Password::new);
     let shown = generated.then(|| password.expose().to_owned());
-    state.core.users.set_password(&name, password).await?;
-    end_sessions(&state, &name);
+    state.core.accounts.set_password(&name, password).await?;
     tracing::info!(admin = %staffer.name, user = %name, generated, "password set");
     Ok(Json(json!({ "generated_password": shown })).into_response())
 }
@@ -236,7 +220,7 @@ async fn add_key(
     JsonBody(body): JsonBody<AddKey>,
 ) -> Result<Response, ApiError> {
     let key = PublicKey::parse(&body.public_key).map_err(crate::users::UserError::from)?;
-    let fingerprint = state.core.users.add_key(&name, &key).await?;
+    let fingerprint = state.core.accounts.add_key(&name, &key).await?;
     tracing::info!(admin = %staffer.name, user = %name, %fingerprint, "SSH key added");
     Ok((
         StatusCode::CREATED,
@@ -259,7 +243,7 @@ async fn remove_key(
 ) -> Result<Response, ApiError> {
     state
         .core
-        .users
+        .accounts
         .remove_key(&name, &query.fingerprint)
         .await?;
     tracing::info!(admin = %staffer.name, user = %name, fingerprint = %query.fingerprint, "SSH key removed");

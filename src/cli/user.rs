@@ -1,4 +1,6 @@
 //! `freightdrop user ...`: partner accounts from the command line, on the same store as `serve`.
+//! Changes go through the account service; the running servers read them from the database and
+//! end the open sessions they make wrong within a few seconds.
 
 use std::path::PathBuf;
 
@@ -8,6 +10,7 @@ use serde::Serialize;
 use super::password_input::{self, PasswordArgs, Source};
 use super::time;
 use super::Failure;
+use crate::accounts::Accounts;
 use crate::users::{NewUser, ProtocolSet, PublicKey, User, UserError, UserStore};
 
 /// The `user` subcommands.
@@ -103,8 +106,9 @@ pub(crate) struct AddArgs {
 }
 
 pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), Failure> {
+    let accounts = Accounts::without_sessions(store.clone());
     match command {
-        UserCommand::Add(args) => add(args, store).await,
+        UserCommand::Add(args) => add(args, &accounts).await,
         UserCommand::List { json } => {
             let users = store.list().await.map_err(failure)?;
             if json {
@@ -127,7 +131,7 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
             store.require(&name).await.map_err(failure)?;
             let source = password.source();
             let new = password_input::obtain(source)?;
-            store
+            accounts
                 .set_password(&name, new.clone())
                 .await
                 .map_err(failure)?;
@@ -139,17 +143,17 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
             Ok(())
         }
         UserCommand::Disable { name } => {
-            store.set_enabled(&name, false).await.map_err(failure)?;
-            println!("{name} disabled");
+            accounts.set_enabled(&name, false).await.map_err(failure)?;
+            println!("{name} disabled; its open sessions end within a few seconds");
             Ok(())
         }
         UserCommand::Enable { name } => {
-            store.set_enabled(&name, true).await.map_err(failure)?;
+            accounts.set_enabled(&name, true).await.map_err(failure)?;
             println!("{name} enabled");
             Ok(())
         }
         UserCommand::Remove { name, keep_files } => {
-            store.remove(&name, keep_files).await.map_err(failure)?;
+            accounts.remove(&name, keep_files).await.map_err(failure)?;
             if keep_files {
                 println!(
                     "{name} removed; files kept in {}",
@@ -165,12 +169,12 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
                 Failure::failed(format!("cannot read {}: {e}", pubkey_file.display()))
             })?;
             let key = PublicKey::parse(&text).map_err(|e| Failure::failed(e.to_string()))?;
-            let fingerprint = store.add_key(&name, &key).await.map_err(failure)?;
+            let fingerprint = accounts.add_key(&name, &key).await.map_err(failure)?;
             println!("key {fingerprint} added to {name}");
             Ok(())
         }
         UserCommand::Key(KeyCommand::Remove { name, fingerprint }) => {
-            store
+            accounts
                 .remove_key(&name, &fingerprint)
                 .await
                 .map_err(failure)?;
@@ -180,7 +184,8 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
     }
 }
 
-async fn add(args: AddArgs, store: &UserStore) -> Result<(), Failure> {
+async fn add(args: AddArgs, accounts: &Accounts) -> Result<(), Failure> {
+    let store = accounts.store();
     let protocols = ProtocolSet::parse(&args.protocols).map_err(failure)?;
     // Refuse a taken name before asking for a password.
     if store.get(&args.name).await.map_err(failure)?.is_some() {
@@ -188,7 +193,7 @@ async fn add(args: AddArgs, store: &UserStore) -> Result<(), Failure> {
     }
     let source = args.password.source();
     let password = password_input::obtain(source)?;
-    let user = store
+    let user = accounts
         .add(NewUser {
             name: args.name,
             customer: args.customer,

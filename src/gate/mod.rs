@@ -44,6 +44,25 @@ pub enum Refusal {
     Unavailable,
 }
 
+/// Which door a login comes through, for the log and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// A partner over FTP, FTPS or SFTP.
+    Partner(Protocol),
+    /// Staff signing in to the backoffice (`http` in the metrics).
+    Staff,
+}
+
+impl Door {
+    /// The name in the log and the metrics: the protocol, or `http` for staff.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partner(protocol) => protocol.as_str(),
+            Self::Staff => "http",
+        }
+    }
+}
+
 /// The shared login and session gate.
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -134,35 +153,63 @@ impl Gate {
         protocol: Protocol,
         attempt: impl std::future::Future<Output = Result<User, AuthError>>,
     ) -> Result<User, Refusal> {
-        let _turn = self.turns.take(peer).await;
-        if self.failures.is_blocked(peer) {
-            tracing::warn!(%peer, user = name, %protocol, "login refused: address blocked");
-            self.metrics.login(protocol, LoginResult::Blocked);
-            tokio::time::sleep(self.refusal_delay).await;
-            return Err(Refusal::Blocked);
-        }
-        let result = attempt.await;
-        self.settle(peer, name, protocol, result).await
+        self.attempt(peer, name, Door::Partner(protocol), attempt)
+            .await
     }
 
-    async fn settle(
+    /// The login sequence every door uses: `peer`'s attempts take turns; a blocked address is
+    /// refused without checking anything; then `credentials` is checked, a refusal recorded
+    /// against the address (blocking it after repeated failures) and answered only after the
+    /// refusal delay; a success forgives the address. Counted in the metrics under `door`.
+    ///
+    /// # Errors
+    /// [`Refusal::Blocked`], [`Refusal::Denied`] or [`Refusal::Unavailable`].
+    pub async fn attempt<T>(
         &self,
         peer: IpAddr,
         name: &str,
-        protocol: Protocol,
-        result: Result<User, AuthError>,
-    ) -> Result<User, Refusal> {
+        door: Door,
+        credentials: impl std::future::Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, Refusal> {
+        let _turn = self.turns.take(peer).await;
+        // A password typed into the name field must not reach the log.
+        let name = crate::users::check_name(name).map_or("(not a valid name)", |()| name);
+        if self.failures.is_blocked(peer) {
+            tracing::warn!(%peer, user = name, protocol = %door.as_str(), "login refused: address blocked");
+            self.count(door, LoginResult::Blocked);
+            tokio::time::sleep(self.refusal_delay).await;
+            return Err(Refusal::Blocked);
+        }
+        let result = credentials.await;
+        self.settle(peer, name, door, result).await
+    }
+
+    fn count(&self, door: Door, result: LoginResult) {
+        match door {
+            Door::Partner(protocol) => self.metrics.login(protocol, result),
+            Door::Staff => self.metrics.staff_login(result),
+        }
+    }
+
+    async fn settle<T>(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        door: Door,
+        result: Result<T, AuthError>,
+    ) -> Result<T, Refusal> {
+        let protocol = door.as_str();
         match result {
             Ok(user) => {
                 self.failures.forgive(peer);
-                self.metrics.login(protocol, LoginResult::Ok);
-                tracing::info!(%peer, user = name, %protocol, "login");
+                self.count(door, LoginResult::Ok);
+                tracing::info!(%peer, user = name, protocol = %protocol, "login");
                 Ok(user)
             }
             Err(AuthError::Denied(denial)) => {
                 let blocked = self.failures.record(peer);
-                self.metrics.login(protocol, LoginResult::Failed);
-                tracing::warn!(%peer, user = name, %protocol, reason = denial.as_str(), "login refused");
+                self.count(door, LoginResult::Failed);
+                tracing::warn!(%peer, user = name, protocol = %protocol, reason = denial.as_str(), "login refused");
                 if blocked {
                     tracing::warn!(%peer, "address blocked after repeated failed logins");
                 }
