@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use crate::arrivals::Arrival;
 use crate::config::Config;
 use crate::db::Db;
+use crate::exchange::Core;
 use crate::metrics::{FileResult, Metrics};
-use crate::server::Core;
 use crate::users::UserStore;
 
 /// The user store as the inbox sees it (a user's customer and format override), and the
@@ -78,8 +78,8 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // The forwarder stops with the processor at shutdown; arrivals reported after that are
     // found by the next start's scan.
-    let shutdown = core.shutdown.clone();
-    core.tasks.spawn(async move {
+    let shutdown = core.shutdown().clone();
+    core.tasks().spawn(async move {
         loop {
             let arrival = tokio::select! {
                 arrival = arrived.recv() => arrival,
@@ -97,12 +97,12 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
         }
     });
     let processor = Processor::new(
-        pipeline(db, core.config.homes_dir(), settings(&core.config)),
+        pipeline(db, core.config().homes_dir(), settings(core.config())),
         UserAccounts {
-            users: core.users.clone(),
-            metrics: core.metrics.clone(),
+            users: core.users().clone(),
+            metrics: core.metrics().clone(),
         },
     );
-    core.tasks
-        .spawn(processor.run(rx, core.shutdown.clone(), core.tasks.clone()))
+    core.tasks()
+        .spawn(processor.run(rx, core.shutdown().clone(), core.tasks().clone()))
 }

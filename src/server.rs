@@ -1,98 +1,17 @@
-//! `serve`: opens the store, starts every frontend on its listener, and runs until SIGINT or
+//! `serve`: opens the store, builds the [`Core`], starts every frontend on its listener, and runs until SIGINT or
 //! SIGTERM. Shutdown order: stop accepting, let running transfers finish within the grace
 //! period, then cancel what is left. One cancellation token, owned here, reaches every task.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
-use crate::accounts::Accounts;
-use crate::arrivals::{Arrival, Arrivals};
 use crate::backoffice::AppState;
 use crate::config::Config;
 use crate::db::Db;
-use crate::gate::Gate;
+use crate::exchange::Core;
 use crate::home::HomeTree;
-use crate::metrics::Metrics;
-use crate::outbox::Outbox;
-use crate::partner::Partners;
-use crate::users::UserStore;
-
-/// What every frontend is built on: the configuration, the user store, the login gate, the
-/// inbox's arrival channel and the shutdown signal.
-#[derive(Debug, Clone)]
-pub struct Core {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The partner accounts and their homes.
-    pub users: UserStore,
-    /// Changes to partner accounts, ending the sessions they should on every node.
-    pub accounts: Accounts,
-    /// Logins, blocking and session limits, shared by every frontend.
-    pub gate: Gate,
-    /// Where frontends report files complete in an inbox.
-    pub arrivals: Arrivals,
-    /// Cancelled when the server stops accepting work.
-    pub shutdown: CancellationToken,
-    /// Every session task, so shutdown can wait for them.
-    pub tasks: TaskTracker,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
-    /// Files published to partners' `out/` folders, and what became of them.
-    pub outbox: Outbox,
-    /// The partner-file sessions every channel works through.
-    pub partners: Partners,
-}
-
-impl Core {
-    /// The core over an open database, with the receiving end of the arrivals channel (for the
-    /// inbox). Makes nothing on disk.
-    pub fn new(config: Config, db: &Db) -> (Self, UnboundedReceiver<Arrival>) {
-        let users = UserStore::new(db.clone(), HomeTree::new(config.homes_dir()));
-        let config_homes = config.homes_dir();
-        let metrics = Metrics::default();
-        let gate = Gate::new(
-            users.clone(),
-            config.login_policy,
-            config.max_sessions,
-            config.max_sessions_per_user,
-        )
-        .with_metrics(metrics.clone())
-        .with_admission(config.admission);
-        let (arrivals, arrived) = Arrivals::channel();
-        let outbox = Outbox::new(
-            db.clone(),
-            HomeTree::new(config_homes.clone()),
-            metrics.clone(),
-        );
-        let partners = Partners::new(
-            HomeTree::new(config_homes),
-            arrivals.clone(),
-            outbox.clone(),
-            metrics.clone(),
-        );
-        let accounts = Accounts::new(users.clone(), gate.sessions().clone());
-        let core = Core {
-            config: Arc::new(config),
-            users,
-            accounts,
-            gate,
-            arrivals,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            outbox,
-            partners,
-            metrics,
-        };
-        (core, arrived)
-    }
-}
 
 /// Binds `addr` for a frontend, with an error that says what to change when it fails.
 ///
@@ -138,9 +57,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let (core, arrived) = Core::new(config, &db);
-    let (cert, _key) = crate::tls::ensure(&core.config.tls).context("FTPS certificate")?;
+    let (cert, _key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
     tracing::info!(
-        data_dir = %core.config.data_dir.display(),
+        data_dir = %core.config().data_dir.display(),
         database = ?db.backend(),
         cert = %cert.display(),
         "freightdrop starting"
@@ -167,21 +86,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     signal.await;
     tracing::info!("shutting down: no new sessions; waiting for running transfers");
-    core.shutdown.cancel();
-    core.tasks.close();
-    if tokio::time::timeout(core.config.shutdown_grace, core.tasks.wait())
+    core.shutdown().cancel();
+    core.tasks().close();
+    if tokio::time::timeout(core.config().shutdown_grace, core.tasks().wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            grace_secs = core.config.shutdown_grace.as_secs(),
+            grace_secs = core.config().shutdown_grace.as_secs(),
             "grace period over; closing the sessions still running"
         );
     }
     inbox.abort();
     // Downloads and moves reported by the sessions that just ended are written before the
     // database closes.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core.outbox.flush()).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core.outbox().flush()).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -17,8 +17,8 @@ use common::{stderr, stdout, Backend, TestEnv};
 use freightdrop::accounts::{start_change_feed, Accounts};
 use freightdrop::config::{Config, ConfigArgs};
 use freightdrop::db::Db;
+use freightdrop::exchange::Core;
 use freightdrop::gate::Session;
-use freightdrop::server::Core;
 use freightdrop::users::{NewUser, Password, Protocol, ProtocolSet, PublicKey, UserChanges};
 
 const PASSWORD: &str = "partner password 1";
@@ -314,7 +314,7 @@ async fn node(env: &TestEnv) -> Core {
     std::fs::create_dir_all(config.homes_dir()).expect("homes");
     let db = Db::connect(&config.database_url).await.expect("db");
     let (core, _arrivals) = Core::new(config, &db);
-    core.accounts
+    core.accounts()
         .add(NewUser {
             name: "acme".into(),
             customer: "1234".into(),
@@ -351,7 +351,7 @@ async fn the_change_feed_ends_the_right_sessions(backend: Backend) {
     elsewhere.set_enabled("acme", false).await.expect("disable");
     elsewhere.set_enabled("acme", true).await.expect("enable");
 
-    let gate = &core.gate;
+    let gate = &core.gate();
     let by_key = gate
         .start_session("acme", Protocol::Sftp, Some(fingerprint.clone()))
         .expect("session");
@@ -391,12 +391,12 @@ async fn the_change_feed_ends_the_right_sessions(backend: Backend) {
     assert!(!ftps.ended().is_cancelled());
 
     // This node's own change ends its session before the call returns.
-    core.accounts
+    core.accounts()
         .set_password("acme", Password::new("another password 2"))
         .await
         .expect("new password");
     assert!(ftps.ended().is_cancelled());
-    core.shutdown.cancel();
+    core.shutdown().cancel();
 }
 
 on_both_backends!(

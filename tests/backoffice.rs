@@ -13,7 +13,7 @@ use common::{Backend, TestEnv};
 use freightdrop::backoffice::{router, AppState};
 use freightdrop::config::{Config, ConfigArgs};
 use freightdrop::db::Db;
-use freightdrop::server::Core;
+use freightdrop::exchange::Core;
 use freightdrop::staff::Staff;
 use freightdrop::users::Password;
 use http_body_util::BodyExt as _;

@@ -9,8 +9,8 @@ use common::{Backend, TestEnv};
 use freightdrop::backoffice::{router, AppState};
 use freightdrop::config::{Config, ConfigArgs};
 use freightdrop::db::Db;
+use freightdrop::exchange::Core;
 use freightdrop::gate::Refusal;
-use freightdrop::server::Core;
 use freightdrop::staff::Staff;
 use freightdrop::users::{NewUser, Password, Protocol, ProtocolSet};
 use tower::ServiceExt as _;
@@ -40,7 +40,7 @@ async fn failed_partner_logins_block_staff_sign_in_from_that_address() {
     std::fs::create_dir_all(config.homes_dir()).expect("homes");
     let db = Db::connect(&config.database_url).await.expect("db");
     let (core, _arrivals) = Core::new(config, &db);
-    core.users
+    core.users()
         .add(NewUser {
             name: "acme".into(),
             customer: "1234".into(),
@@ -75,7 +75,7 @@ async fn failed_partner_logins_block_staff_sign_in_from_that_address() {
     let peer = "203.0.113.9".parse().expect("ip");
     for _ in 0..4 {
         let refused = core
-            .gate
+            .gate()
             .login_password(peer, "acme", Password::new("wrong"), Protocol::Ftp)
             .await;
         assert!(matches!(refused, Err(Refusal::Denied(_))), "{refused:?}");
@@ -98,7 +98,7 @@ async fn failed_partner_logins_block_staff_sign_in_from_that_address() {
         .expect("response");
     assert_eq!(location(&response), "/");
 
-    let metrics = core.metrics.render();
+    let metrics = core.metrics().render();
     for line in [
         "freightdrop_logins_total{protocol=\"http\",result=\"ok\"} 1",
         "freightdrop_logins_total{protocol=\"http\",result=\"failed\"} 1",

@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use crate::clock::now;
 use crate::db::Db;
+use crate::exchange::Core;
 use crate::gate::Ending;
-use crate::server::Core;
 use crate::users::Protocol;
 
 /// How often a server reads the feed.
@@ -110,14 +110,14 @@ pub(super) async fn announce(
 /// # Errors
 /// [`FeedError::Db`] when the feed's position can't be read.
 pub async fn start_change_feed(core: &Core) -> Result<(), FeedError> {
-    let db = core.accounts.store().db().clone();
+    let db = core.accounts().store().db().clone();
     let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM account_changes")
         .fetch_one(db.pool())
         .await?
         .try_get("last")?;
-    let accounts = core.accounts.clone();
-    let shutdown = core.shutdown.clone();
-    core.tasks.spawn(async move {
+    let accounts = core.accounts().clone();
+    let shutdown = core.shutdown().clone();
+    core.tasks().spawn(async move {
         let mut cursor = Cursor::new(last);
         let mut ticks = tokio::time::interval(POLL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -154,7 +154,7 @@ async fn login(
     // check, the password, the failure record and the late refusal, counted as `http`.
     let checked = state
         .core
-        .gate
+        .gate()
         .attempt(
             peer,
             &form.name,

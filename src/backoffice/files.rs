@@ -117,7 +117,7 @@ async fn list_outgoing(
 ) -> Result<Response, ApiError> {
     let files = state
         .core
-        .outbox
+        .outbox()
         .list(
             query.user.as_deref().filter(|u| !u.is_empty()),
             query.limit.unwrap_or(100),
@@ -141,8 +141,8 @@ async fn publish(
     QueryParams(query): QueryParams<PublishQuery>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.core.users.require(&name).await?;
-    let outbox = &state.core.outbox;
+    state.core.users().require(&name).await?;
+    let outbox = &state.core.outbox();
     // Streamed to the temp file: a big file never sits in memory.
     let mut writer = outbox.stage(&name, &query.file).await?;
     let mut body = body;

@@ -90,7 +90,7 @@ async fn metrics(State(state): State<AppState>, _staffer: Staffer) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.core.metrics.render(),
+        state.core.metrics().render(),
     )
         .into_response()
 }

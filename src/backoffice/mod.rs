@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::db::Db;
+use crate::exchange::Core;
 use crate::gate::{CheckTurns, FailedLogins};
-use crate::server::Core;
 use crate::staff::Staff;
 use crate::tracking::Tracking;
 
@@ -56,10 +56,10 @@ impl AppState {
     /// # Errors
     /// When the secrets key can't be read or made.
     pub fn new(core: Core, db: Db) -> anyhow::Result<Self> {
-        let tracking = Tracking::open(&core.config, db.clone())?;
+        let tracking = Tracking::open(core.config(), db.clone())?;
         Ok(Self {
             staff: Staff::new(db.clone()),
-            staff_failures: FailedLogins::new(core.config.login_policy),
+            staff_failures: FailedLogins::new(core.config().login_policy),
             staff_turns: CheckTurns::default(),
             core,
             db,
@@ -139,11 +139,11 @@ async fn security_headers(mut response: Response) -> Response {
 pub async fn start(state: AppState) -> anyhow::Result<SocketAddr> {
     let core = state.core.clone();
     let listener =
-        crate::server::bind(core.config.http_addr, "the backoffice", "--http-addr").await?;
+        crate::server::bind(core.config().http_addr, "the backoffice", "--http-addr").await?;
     let addr = listener.local_addr()?;
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let shutdown = core.shutdown.clone();
-    core.tasks.spawn(async move {
+    let shutdown = core.shutdown().clone();
+    core.tasks().spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;

@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for Client {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        let proxies = &state.core.config.http_trusted_proxies;
+        let proxies = &state.core.config().http_trusted_proxies;
         let trusted = |ip: IpAddr| proxies.iter().any(|net| net.contains(ip));
         if !trusted(peer) {
             return Ok(Self {

@@ -48,7 +48,7 @@ async fn order(
     let format = negotiate(&headers);
     let peer: Option<IpAddr> = Some(client.ip);
     let failures = state.tracking.failures();
-    let metrics = &state.core.metrics;
+    let metrics = &state.core.metrics();
     if peer.is_some_and(|ip| failures.is_blocked(ip)) {
         metrics.tracking(TrackResult::Blocked);
         let mut response = reply(
@@ -58,7 +58,7 @@ async fn order(
         );
         let retry = state
             .core
-            .config
+            .config()
             .login_policy
             .block_for
             .as_secs()

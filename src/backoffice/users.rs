@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, _staffer: Staffer) -> Result<Response, ApiError> {
-    let users = state.core.users.list().await?;
+    let users = state.core.users().list().await?;
     Ok(Json(json!({ "users": users })).into_response())
 }
 
@@ -70,7 +70,7 @@ async fn create(
     let shown = generated.then(|| password.expose().to_owned());
     let user = state
         .core
-        .accounts
+        .accounts()
         .add(NewUser {
             name: body.name,
             customer: body.customer,
@@ -94,7 +94,7 @@ async fn read(
     _staffer: Staffer,
     PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    let user = state.core.users.require(&name).await?;
+    let user = state.core.users().require(&name).await?;
     Ok(Json(json!({ "user": user })).into_response())
 }
 
@@ -134,7 +134,7 @@ async fn update(
         max_upload_bytes: body.max_upload_bytes,
         enabled: body.enabled,
     };
-    let user = state.core.accounts.update(&name, changes).await?;
+    let user = state.core.accounts().update(&name, changes).await?;
     tracing::info!(admin = %staffer.name, user = %name, "user changed");
     Ok(Json(json!({ "user": user })).into_response())
 }
@@ -145,7 +145,7 @@ async fn set_enabled(
     name: &str,
     enabled: bool,
 ) -> Result<Response, ApiError> {
-    let user = state.core.accounts.set_enabled(name, enabled).await?;
+    let user = state.core.accounts().set_enabled(name, enabled).await?;
     tracing::info!(admin = %staffer.name, user = %name, enabled, "user enabled or disabled");
     Ok(Json(json!({ "user": user })).into_response())
 }
@@ -179,7 +179,11 @@ async fn remove(
     PathParam(name): PathParam<String>,
     QueryParams(query): QueryParams<RemoveQuery>,
 ) -> Result<Response, ApiError> {
-    state.core.accounts.remove(&name, query.keep_files).await?;
+    state
+        .core
+        .accounts()
+        .remove(&name, query.keep_files)
+        .await?;
     tracing::info!(admin = %staffer.name, user = %name, keep_files = query.keep_files, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -202,7 +206,7 @@ async fn set_password(
     let generated = body.password.is_none();
     let password = body.password.map_or_else(Password::generate, Password::new);
     let shown = generated.then(|| password.expose().to_owned());
-    state.core.accounts.set_password(&name, password).await?;
+    state.core.accounts().set_password(&name, password).await?;
     tracing::info!(admin = %staffer.name, user = %name, generated, "password set");
     Ok(Json(json!({ "generated_password": shown })).into_response())
 }
@@ -220,7 +224,7 @@ async fn add_key(
     JsonBody(body): JsonBody<AddKey>,
 ) -> Result<Response, ApiError> {
     let key = PublicKey::parse(&body.public_key).map_err(crate::users::UserError::from)?;
-    let fingerprint = state.core.accounts.add_key(&name, &key).await?;
+    let fingerprint = state.core.accounts().add_key(&name, &key).await?;
     tracing::info!(admin = %staffer.name, user = %name, %fingerprint, "SSH key added");
     Ok((
         StatusCode::CREATED,
@@ -243,7 +247,7 @@ async fn remove_key(
 ) -> Result<Response, ApiError> {
     state
         .core
-        .accounts
+        .accounts()
         .remove_key(&name, &query.fingerprint)
         .await?;
     tracing::info!(admin = %staffer.name, user = %name, fingerprint = %query.fingerprint, "SSH key removed");

@@ -25,8 +25,8 @@ use libunftp::ServerBuilder;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
+use crate::exchange::Core;
 use crate::gate::AdmitRefusal;
-use crate::server::Core;
 use activity::Activity;
 use auth::{FtpAuthenticator, FtpUserProvider, Login};
 use control::Control;
@@ -54,9 +54,9 @@ async fn login_deadline(login: &Login) {
 /// # Errors
 /// When the address can't be bound (naming `--ftp-addr`) or the certificate can't be loaded.
 pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
-    let (cert, key) = crate::tls::ensure(&core.config.tls).context("FTPS certificate")?;
+    let (cert, key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
     let tls = tls::server_config(&cert, &key)?;
-    let listener = crate::server::bind(core.config.ftp_addr, "FTP", "--ftp-addr").await?;
+    let listener = crate::server::bind(core.config().ftp_addr, "FTP", "--ftp-addr").await?;
     let addr = listener.local_addr()?;
     let workers = Workers::start(
         std::thread::available_parallelism()
@@ -66,17 +66,17 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     .context("starting the FTP worker threads")?;
     let frontend = Arc::new(Frontend {
         shared: Arc::new(Shared {
-            partners: core.partners.clone(),
-            idle_timeout: core.config.idle_timeout,
+            partners: core.partners().clone(),
+            idle_timeout: core.config().idle_timeout,
         }),
         tls,
         workers,
         core: core.clone(),
     });
-    core.tasks.spawn(async move {
+    core.tasks().spawn(async move {
         loop {
             let accepted = tokio::select! {
-                _ = frontend.core.shutdown.cancelled() => break,
+                _ = frontend.core.shutdown().cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {
@@ -122,7 +122,7 @@ impl Frontend {
     /// Refuses a connection with 421 or hands it to a libunftp session on a worker.
     async fn admit(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let admission = match self.core.gate.admit(peer) {
+        let admission = match self.core.gate().admit(peer) {
             Ok(admission) => admission,
             Err(refusal) => {
                 let text = match refusal {
@@ -150,7 +150,7 @@ impl Frontend {
             }
         };
         let this = Arc::clone(&self);
-        let session = self.core.tasks.track_future(async move {
+        let session = self.core.tasks().track_future(async move {
             let mut control = Control::new(&std_stream);
             let stream = match std_stream
                 .set_nonblocking(true)
@@ -184,7 +184,7 @@ impl Frontend {
                 }
                 () = login.ended() => Some(Closing::Ended),
                 () = login_deadline(&login) => Some(Closing::LoginTimeout),
-                () = this.core.shutdown.cancelled() => {
+                () = this.core.shutdown().cancelled() => {
                     this.until_transfers_end(&activity, service.as_mut()).await
                 }
             };
@@ -222,7 +222,7 @@ impl Frontend {
         if !activity.is_transferring() {
             return Some(Closing::Shutdown);
         }
-        let grace = self.core.config.shutdown_grace;
+        let grace = self.core.config().shutdown_grace;
         let finished = tokio::select! {
             _ = service.as_mut() => true,
             _ = tokio::time::timeout(grace, activity.quiet()) => false,
@@ -240,17 +240,17 @@ impl Frontend {
         login: Arc<Login>,
         activity: Activity,
     ) -> anyhow::Result<libunftp::Server<FtpStorage, auth::FtpUser>> {
-        let config = &self.core.config;
+        let config = &self.core.config();
         let shared = Arc::clone(&self.shared);
         let mut builder = ServerBuilder::with_user_detail_provider(
             Box::new(move || FtpStorage::new(Arc::clone(&shared), peer, activity.clone())),
             Arc::new(FtpUserProvider::new(
-                self.core.gate.clone(),
+                self.core.gate().clone(),
                 Arc::clone(&login),
             )),
         )
         .authenticator(Arc::new(FtpAuthenticator::new(
-            self.core.gate.clone(),
+            self.core.gate().clone(),
             login,
         )))
         .ftps_manual::<std::path::PathBuf>(control.tls_config(&self.tls))

@@ -27,8 +27,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::exchange::Core;
 use crate::gate::Admission;
-use crate::server::Core;
 use killable::Killable;
 use session::SshSession;
 use watchdog::{Activity, Limits};
@@ -36,18 +36,18 @@ use watchdog::{Activity, Limits};
 /// How long a closed session gets to say goodbye before its socket is failed.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// Binds the SFTP listener on `core.config.sftp_addr` and starts accepting on `core.tasks`, until
-/// `core.shutdown` is cancelled. Returns the address it listens on.
+/// Binds the SFTP listener on `core.config().sftp_addr` and starts accepting on `core.tasks()`, until
+/// `core.shutdown()` is cancelled. Returns the address it listens on.
 ///
 /// # Errors
 /// When the address can't be bound (the message names `--sftp-addr`) or the host key can't be
 /// read or made.
 pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
-    let listener = crate::server::bind(core.config.sftp_addr, "SFTP", "--sftp-addr").await?;
+    let listener = crate::server::bind(core.config().sftp_addr, "SFTP", "--sftp-addr").await?;
     let addr = listener.local_addr().context("SFTP listener address")?;
-    let host_key = host_key::load_or_create(&core.config.data_dir)?;
+    let host_key = host_key::load_or_create(&core.config().data_dir)?;
     let config = Arc::new(policy::ssh_config(host_key));
-    core.tasks
+    core.tasks()
         .spawn(accept_loop(listener, config, core.clone()));
     Ok(addr)
 }
@@ -55,7 +55,7 @@ pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
 async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, core: Core) {
     loop {
         let accepted = tokio::select! {
-            () = core.shutdown.cancelled() => break,
+            () = core.shutdown().cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (socket, peer) = match accepted {
@@ -68,7 +68,7 @@ async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, 
             }
         };
         // Before any protocol work: a refused connection is closed before the version exchange.
-        let admission = match core.gate.admit(peer) {
+        let admission = match core.gate().admit(peer) {
             Ok(admission) => admission,
             Err(refusal) => {
                 tracing::warn!(%peer, reason = %refusal, "SFTP connection refused");
@@ -77,7 +77,7 @@ async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, 
             }
         };
         let _ = socket.set_nodelay(true);
-        core.tasks.spawn(connection(
+        core.tasks().spawn(connection(
             config.clone(),
             socket,
             peer,
@@ -104,7 +104,7 @@ async fn connection(
     let stream = Killable::new(socket, activity.kill_token());
     let started = tokio::select! {
         started = tokio::time::timeout_at(deadline, russh::server::run_stream(config, stream, handler)) => started,
-        () = core.shutdown.cancelled() => {
+        () = core.shutdown().cancelled() => {
             activity.kill();
             return;
         }
@@ -122,7 +122,7 @@ async fn connection(
         }
     };
     let handle = session.handle();
-    let limits = Limits::new(core.config.idle_timeout, deadline);
+    let limits = Limits::new(core.config().idle_timeout, deadline);
     let watchdog = tokio::spawn(watchdog::run(handle.clone(), activity.clone(), limits));
     tokio::pin!(session);
     // Each arm that polls `session` to its end leaves `finished` true, so the finished future is
@@ -134,11 +134,11 @@ async fn connection(
             }
             true
         }
-        () = core.shutdown.cancelled() => false,
+        () = core.shutdown().cancelled() => false,
     };
     if !finished {
         // Let a running transfer finish within the grace period, then say goodbye.
-        let grace = core.config.shutdown_grace;
+        let grace = core.config().shutdown_grace;
         let finished = activity.is_transferring()
             && tokio::select! {
                 _ = &mut session => true,

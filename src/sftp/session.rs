@@ -16,9 +16,9 @@ use super::files::Files;
 use super::policy::{login_methods, signature_allowed};
 use super::request_loop;
 use super::watchdog::Activity;
+use crate::exchange::Core;
 use crate::gate::{Admission, Refusal, Session as GateSession};
 use crate::partner::Partner;
-use crate::server::Core;
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
 /// Session channels one connection may have open at once.
@@ -70,7 +70,7 @@ impl SshSession {
         }
         match self
             .core
-            .gate
+            .gate()
             .start_session(&user.name, Protocol::Sftp, key)
         {
             Ok(session) => {
@@ -101,7 +101,7 @@ impl SshSession {
             return false;
         };
         let fingerprint = fingerprint_of_blob(&blob);
-        match self.core.users.get(name).await {
+        match self.core.users().get(name).await {
             Ok(Some(user)) => user.keys.iter().any(|k| k.fingerprint == fingerprint),
             _ => false,
         }
@@ -123,7 +123,7 @@ impl Handler for SshSession {
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let result = self
             .core
-            .gate
+            .gate()
             .login_password(
                 self.peer.ip(),
                 user,
@@ -142,7 +142,7 @@ impl Handler for SshSession {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        if !signature_allowed(offer.algorithm) || self.core.gate.is_blocked(self.peer.ip()) {
+        if !signature_allowed(offer.algorithm) || self.core.gate().is_blocked(self.peer.ip()) {
             return Ok(refuse());
         }
         Ok(if self.has_key(user, offer.public_key).await {
@@ -164,7 +164,12 @@ impl Handler for SshSession {
             return Ok(refuse());
         };
         Ok(
-            match self.core.gate.login_key(self.peer.ip(), user, &blob).await {
+            match self
+                .core
+                .gate()
+                .login_key(self.peer.ip(), user, &blob)
+                .await
+            {
                 Ok(user) => self.logged_in(user, Some(fingerprint_of_blob(&blob))),
                 Err(_) => refuse(),
             },
@@ -223,7 +228,7 @@ impl Handler for SshSession {
             protocol: Protocol::Sftp,
             peer: Some(self.peer),
         };
-        let files = match self.core.partners.session(partner, user.max_upload_bytes) {
+        let files = match self.core.partners().session(partner, user.max_upload_bytes) {
             Ok(files) => Files::new(files, self.activity.clone()),
             Err(e) => {
                 tracing::error!(user = %user.name, error = %e, "cannot open the user's home");
@@ -235,7 +240,7 @@ impl Handler for SshSession {
         self.activity.touch();
         tracing::debug!(user = %user.name, "SFTP subsystem started");
         self.core
-            .tasks
+            .tasks()
             .spawn(request_loop::serve(channel, files, self.activity.clone()));
         Ok(())
     }
