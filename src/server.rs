@@ -100,7 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     inbox.abort();
     // Downloads and moves reported by the sessions that just ended are written before the
     // database closes.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core.outbox().flush()).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core.outbox().close()).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -23,7 +23,7 @@ use axum::Router;
 
 use crate::db::Db;
 use crate::exchange::Core;
-use crate::gate::{CheckTurns, FailedLogins};
+
 use crate::staff::Staff;
 use crate::tracking::Tracking;
 
@@ -38,10 +38,6 @@ pub struct AppState {
     pub db: Db,
     /// Staff accounts, sessions and tokens.
     pub staff: Staff,
-    /// Failed staff sign-ins per address, blocked like partner logins.
-    pub staff_failures: FailedLogins,
-    /// Staff sign-ins from one address take turns.
-    pub staff_turns: CheckTurns,
     /// The track & trace API users and their sealed secrets.
     pub tracking: Tracking,
     /// The listeners this process runs, for `/healthz`.
@@ -59,8 +55,6 @@ impl AppState {
         let tracking = Tracking::open(core.config(), db.clone())?;
         Ok(Self {
             staff: Staff::new(db.clone()),
-            staff_failures: FailedLogins::new(core.config().login_policy),
-            staff_turns: CheckTurns::default(),
             core,
             db,
             tracking,

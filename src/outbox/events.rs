@@ -46,18 +46,21 @@ pub enum Event {
         /// When, Unix seconds.
         at: i64,
     },
-    /// Answered once every earlier report is written.
-    Flush(oneshot::Sender<()>),
+    /// Answered once every earlier report is written; then the writer stops (at shutdown,
+    /// after the sessions, before the database closes).
+    Close(oneshot::Sender<()>),
 }
 
-/// Writes reports until every sender is gone, counting what they recorded into `metrics`.
+/// Writes reports until every sender is gone or the outbox is closed, counting what they
+/// recorded into `metrics`.
 pub async fn write(db: Db, metrics: Metrics, mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
         let described = format!("{event:?}");
         let written = match event {
-            Event::Flush(done) => {
+            Event::Close(done) => {
                 let _ = done.send(());
-                Ok(Vec::new())
+                tracing::debug!("outbox report writer stopped");
+                return;
             }
             other => apply(&db, other).await,
         };
@@ -146,7 +149,7 @@ async fn apply(db: &Db, event: Event) -> Result<Vec<OutboxEvent>, sqlx::Error> {
                 recorded.extend(OutboxEvent::closed(how));
             }
         }
-        Event::Flush(_) => {}
+        Event::Close(_) => {}
     }
     tx.commit().await?;
     Ok(recorded)

@@ -212,10 +212,11 @@ impl Outbox {
         let _ = self.events.send(event);
     }
 
-    /// Waits until every report made so far is written (at shutdown, after the sessions).
-    pub async fn flush(&self) {
+    /// Writes every report made so far and stops the report writer (at shutdown, after the
+    /// sessions ended and before the database closes); later reports are not written.
+    pub async fn close(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
-        if self.events.send(Event::Flush(done)).is_ok() {
+        if self.events.send(Event::Close(done)).is_ok() {
             let _ = written.await;
         }
     }
