@@ -280,27 +280,27 @@ fn spoken(limit: Duration) -> String {
     }
 }
 
-/// Rows per batch of a streamed CSV file.
+/// Rows (or blocks) per batch of a streamed file.
 const STREAM_ROWS: usize = 10_000;
 
-/// Reads and judges a CSV `file` in batches, sending each batch to `batches` while the file is
+/// Reads and judges a CSV or TTM `file` in batches, sending each batch to `batches` while the file is
 /// clean so far; the caller stores them in one transaction and keeps them only if the verdict
 /// is [`Verdict::Accepted`] (whose `parsed` then holds only the warnings). Also returns the
 /// counts of what the batches held (status updates not counted). Limits and the tenancy rule apply as in [`examine`].
 ///
 /// # Errors
 /// [`io::Error`] when the file could not be read (not the file's fault: try again later).
-pub async fn examine_csv_stream(
+pub async fn examine_stream(
     file: File,
+    format: Format,
     customer: &str,
     limits: Limits,
     progress: Option<Progress>,
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> io::Result<(Verdict, Counts)> {
-    let format = Format::Csv;
     let customer = customer.to_owned();
     let read = move |file, cancel: Arc<AtomicBool>| {
-        stream_csv(file, &customer, &cancel, progress, &batches)
+        stream_file(file, format, &customer, &cancel, progress, &batches)
     };
     let (result, sha256) = match read_limited(file, format, &limits, read).await? {
         Ok(outcome) => outcome,
@@ -335,9 +335,10 @@ pub async fn examine_csv_stream(
     })
 }
 
-/// The blocking part of [`examine_csv_stream`]: both readings, the hash and the tenancy rule.
-fn stream_csv(
+/// The blocking part of [`examine_stream`]: both readings, the hash and the tenancy rule.
+fn stream_file(
     file: File,
+    format: Format,
     customer: &str,
     cancel: &AtomicBool,
     progress: Option<Progress>,
@@ -360,7 +361,9 @@ fn stream_csv(
             let _ = batches.blocking_send(batch);
         }
     };
-    let mut stream = CsvStream::new();
+    let Some(mut stream) = CsvStream::of(format) else {
+        return Err(io::Error::other(format!("{format} files are not streamed")));
+    };
     stream.read(&mut reader, STREAM_ROWS, |batch| send(batch, &mut tenancy))?;
     io::copy(&mut reader, &mut io::sink())?;
     let digest = reader.hasher.finalize();

@@ -33,7 +33,7 @@ use crate::filing::{self, Placement, DONE, ERROR};
 use crate::ledger::{now_ms, FileRow, FileState, Identity, Ledger, LedgerError};
 use crate::parse::{is_temporary_name, Format};
 
-/// CSV files bigger than this are streamed: read in batches stored as they come, inside the
+/// CSV and TTM files bigger than this are streamed: read in batches stored as they come, inside the
 /// transaction (and, on SQLite, the write turn). Smaller ones are read whole first, outside
 /// the write turn, so small files from many workers parse in parallel and hold the single
 /// writer only while they commit.
@@ -314,16 +314,19 @@ impl Pipeline {
             identity: opened,
             ..row.clone()
         };
-        let streamed = row.attempts <= self.settings.max_attempts
-            && row.identity.size > STREAM_FROM
-            && matches!(
-                Format::from_name(&row.name, uploader.format.as_deref()),
-                Ok(Some(Format::Csv))
-            );
+        let streamed = match Format::from_name(&row.name, uploader.format.as_deref()) {
+            Ok(Some(format @ (Format::Csv | Format::Ttm)))
+                if row.attempts <= self.settings.max_attempts
+                    && row.identity.size > STREAM_FROM =>
+            {
+                Some(format)
+            }
+            _ => None,
+        };
         // A streamed file is read inside its transaction; any other is judged first, outside
         // the write turn.
-        let judged = if streamed {
-            Judged::Streamed(file, progress)
+        let judged = if let Some(format) = streamed {
+            Judged::Streamed(file, format, progress)
         } else if row.attempts > self.settings.max_attempts {
             Judged::Whole(Verdict::Rejected {
                 report: format!(
@@ -356,9 +359,10 @@ impl Pipeline {
             Judged::Whole(verdict) => {
                 commit::whole(&self.ledger, &mut conn, row, uploader, verdict, inbox).await
             }
-            Judged::Streamed(file, progress) => {
+            Judged::Streamed(file, format, progress) => {
                 let reading = commit::Reading {
                     file,
+                    format,
                     limits: self.settings.limits,
                     progress,
                 };
@@ -468,7 +472,7 @@ impl Pipeline {
 /// A file ready for its transaction: judged already, or to be read inside it.
 enum Judged {
     Whole(Verdict),
-    Streamed(File, Option<Progress>),
+    Streamed(File, Format, Option<Progress>),
 }
 
 /// Aborts a task when dropped.
