@@ -70,6 +70,34 @@ pub async fn examine(
     limits: Limits,
     progress: Option<Progress>,
 ) -> io::Result<Verdict> {
+    let max_memory = parse::DEFAULT_MAX_MEMORY;
+    examine_within(
+        file,
+        name,
+        customer,
+        format_override,
+        limits,
+        max_memory,
+        progress,
+    )
+    .await
+}
+
+/// [`examine`] with a bound on the memory of the parse of a file read whole (XML, spreadsheets,
+/// small CSV and TTM files): see [`parse::parse_bounded`]. A file over it is rejected with the
+/// reason.
+///
+/// # Errors
+/// [`io::Error`] when the file could not be read (not the file's fault: try again later).
+pub async fn examine_within(
+    file: File,
+    name: &str,
+    customer: &str,
+    format_override: Option<&str>,
+    limits: Limits,
+    max_memory: u64,
+    progress: Option<Progress>,
+) -> io::Result<Verdict> {
     let format = match Format::from_name(name, format_override) {
         Ok(Some(format)) => format,
         Ok(None) => {
@@ -81,7 +109,8 @@ pub async fn examine(
         Err(e) => return Ok(rejected(e.to_string(), None)),
     };
     let max_bytes = limits.max_bytes;
-    let read = move |file, cancel| read_and_parse(file, format, max_bytes, cancel, progress);
+    let bounds = (max_bytes, max_memory);
+    let read = move |file, cancel| read_and_parse(file, format, bounds, cancel, progress);
     let (result, sha256) = match read_limited(file, format, &limits, read).await? {
         Ok(outcome) => outcome,
         Err(verdict) => return Ok(verdict),
@@ -388,10 +417,11 @@ type ParseOutcome = (Result<Parsed, Rejected>, String);
 fn read_and_parse(
     file: File,
     format: Format,
-    max_bytes: u64,
+    (max_bytes, max_memory): (u64, u64),
     cancel: Arc<AtomicBool>,
     progress: Option<Progress>,
 ) -> io::Result<ParseOutcome> {
+    let size = file.metadata()?.len().min(max_bytes);
     let mut reader = HashingReader {
         inner: file,
         hasher: Sha256::new(),
@@ -406,9 +436,10 @@ fn read_and_parse(
             Err(ReadError::Io(e)) => return Err(e),
         },
         _ => {
-            let mut bytes = Vec::new();
+            // Reserved once: a growing buffer would hold up to twice the file while it moves.
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             (&mut reader).take(max_bytes).read_to_end(&mut bytes)?;
-            parse::parse_until(format, &bytes, Arc::clone(&cancel))
+            parse::parse_bounded(format, &bytes, Arc::clone(&cancel), max_memory)
         }
     };
     // The parser may stop early (a rejected CSV); the hash covers the whole file.

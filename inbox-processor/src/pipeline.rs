@@ -67,6 +67,10 @@ pub struct Settings {
     pub limits: Limits,
     /// A file whose processing was interrupted this many times is set aside to `error/`.
     pub max_attempts: i64,
+    /// The memory the parse of one file read whole (XML, spreadsheets, small CSV and TTM files)
+    /// may take, counted as it reads, what a workbook unpacks to included; a file over it is
+    /// rejected with the reason. Streamed files (big CSV and TTM) stay far below it.
+    pub max_memory: u64,
 }
 
 impl Default for Settings {
@@ -82,6 +86,7 @@ impl Default for Settings {
                 timeout: Duration::from_secs(300),
             },
             max_attempts: 3,
+            max_memory: crate::parse::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -340,12 +345,13 @@ impl Pipeline {
             })
         } else {
             Judged::Whole(
-                examine::examine(
+                examine::examine_within(
                     file,
                     &row.name,
                     &uploader.customer,
                     uploader.format.as_deref(),
                     self.settings.limits,
+                    self.settings.max_memory,
                     progress,
                 )
                 .await?,
