@@ -91,9 +91,11 @@ pub(crate) fn check_zip(bytes: &[u8], max_unpacked: u64) -> Result<(), String> {
         let mut run = 0u64;
         let mut read = 0u64;
         loop {
+            // The zip reader itself fails an entry that inflates past its declared size.
             let n = match reader.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
                 Ok(n) => n,
+                Err(_) => return Err(lying()),
             };
             read += n as u64;
             if read > room {
@@ -115,13 +117,15 @@ pub(crate) fn check_zip(bytes: &[u8], max_unpacked: u64) -> Result<(), String> {
             }
         }
         if read > size {
-            return Err(
-                "the workbook is damaged: a part of it unpacks to more than it declares".to_owned(),
-            );
+            return Err(lying());
         }
         inflated += read;
     }
     Ok(())
+}
+
+fn lying() -> String {
+    "the workbook is damaged: a part of it does not unpack to the size it declares".to_owned()
 }
 
 fn long_text() -> String {
