@@ -1,4 +1,4 @@
-//! The one transaction of a file: its orders stored (a streamed CSV file batch by batch, as it
+//! The one transaction of a file: its orders stored (a streamed CSV or TTM file batch by batch, as it
 //! is read) and its ledger row finished with the verdict and the name chosen in `done/` or
 //! `error/`, committed together or not at all. A rejected file's orders are rolled back; only
 //! its ledger row is written.
@@ -13,12 +13,14 @@ use crate::examine::{self, Limits, Progress, Verdict};
 use crate::filing::{self, DONE, ERROR};
 use crate::ledger::{Counts, FileRow, FileState, Finish, Ledger};
 use crate::orders;
-use crate::parse::{Batch, Parsed};
+use crate::parse::{Batch, Format, Parsed};
 use crate::pipeline::{PipelineError, Uploader};
 
 /// The file a streamed commit reads, with the limits it is read under and who hears progress.
 pub(crate) struct Reading {
     pub(crate) file: File,
+    /// CSV or TTM.
+    pub(crate) format: Format,
     pub(crate) limits: Limits,
     pub(crate) progress: Option<Progress>,
 }
@@ -56,7 +58,7 @@ impl BigCache {
     }
 }
 
-/// The one transaction of a streamed CSV file: its batches stored as they are read, then
+/// The one transaction of a streamed CSV or TTM file: its batches stored as they are read, then
 /// the ledger row finished; a rejected file's batches are rolled back and only the ledger
 /// row is written. Returns the row as committed.
 pub(crate) async fn streamed(
@@ -70,13 +72,15 @@ pub(crate) async fn streamed(
     use sqlx::Connection as _;
     let Reading {
         file,
+        format,
         limits,
         progress,
     } = reading;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(2);
     let now = crate::ledger::now_secs();
     let mut tx = conn.begin().await?;
-    let examined = examine::examine_csv_stream(file, &uploader.customer, limits, progress, sender);
+    let examined =
+        examine::examine_stream(file, format, &uploader.customer, limits, progress, sender);
     let store = {
         // Owned here, so a failed store drops the receiver and the reader stops waiting.
         let mut receiver = receiver;

@@ -70,6 +70,34 @@ pub async fn examine(
     limits: Limits,
     progress: Option<Progress>,
 ) -> io::Result<Verdict> {
+    let max_memory = parse::DEFAULT_MAX_MEMORY;
+    examine_within(
+        file,
+        name,
+        customer,
+        format_override,
+        limits,
+        max_memory,
+        progress,
+    )
+    .await
+}
+
+/// [`examine`] with a bound on the memory of the parse of a file read whole (XML, spreadsheets,
+/// small CSV and TTM files): see [`parse::parse_bounded`]. A file over it is rejected with the
+/// reason.
+///
+/// # Errors
+/// [`io::Error`] when the file could not be read (not the file's fault: try again later).
+pub async fn examine_within(
+    file: File,
+    name: &str,
+    customer: &str,
+    format_override: Option<&str>,
+    limits: Limits,
+    max_memory: u64,
+    progress: Option<Progress>,
+) -> io::Result<Verdict> {
     let format = match Format::from_name(name, format_override) {
         Ok(Some(format)) => format,
         Ok(None) => {
@@ -81,7 +109,8 @@ pub async fn examine(
         Err(e) => return Ok(rejected(e.to_string(), None)),
     };
     let max_bytes = limits.max_bytes;
-    let read = move |file, cancel| read_and_parse(file, format, max_bytes, cancel, progress);
+    let bounds = (max_bytes, max_memory);
+    let read = move |file, cancel| read_and_parse(file, format, bounds, cancel, progress);
     let (result, sha256) = match read_limited(file, format, &limits, read).await? {
         Ok(outcome) => outcome,
         Err(verdict) => return Ok(verdict),
@@ -280,27 +309,27 @@ fn spoken(limit: Duration) -> String {
     }
 }
 
-/// Rows per batch of a streamed CSV file.
+/// Rows (or blocks) per batch of a streamed file.
 const STREAM_ROWS: usize = 10_000;
 
-/// Reads and judges a CSV `file` in batches, sending each batch to `batches` while the file is
+/// Reads and judges a CSV or TTM `file` in batches, sending each batch to `batches` while the file is
 /// clean so far; the caller stores them in one transaction and keeps them only if the verdict
 /// is [`Verdict::Accepted`] (whose `parsed` then holds only the warnings). Also returns the
 /// counts of what the batches held (status updates not counted). Limits and the tenancy rule apply as in [`examine`].
 ///
 /// # Errors
 /// [`io::Error`] when the file could not be read (not the file's fault: try again later).
-pub async fn examine_csv_stream(
+pub async fn examine_stream(
     file: File,
+    format: Format,
     customer: &str,
     limits: Limits,
     progress: Option<Progress>,
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> io::Result<(Verdict, Counts)> {
-    let format = Format::Csv;
     let customer = customer.to_owned();
     let read = move |file, cancel: Arc<AtomicBool>| {
-        stream_csv(file, &customer, &cancel, progress, &batches)
+        stream_file(file, format, &customer, &cancel, progress, &batches)
     };
     let (result, sha256) = match read_limited(file, format, &limits, read).await? {
         Ok(outcome) => outcome,
@@ -335,9 +364,10 @@ pub async fn examine_csv_stream(
     })
 }
 
-/// The blocking part of [`examine_csv_stream`]: both readings, the hash and the tenancy rule.
-fn stream_csv(
+/// The blocking part of [`examine_stream`]: both readings, the hash and the tenancy rule.
+fn stream_file(
     file: File,
+    format: Format,
     customer: &str,
     cancel: &AtomicBool,
     progress: Option<Progress>,
@@ -360,7 +390,9 @@ fn stream_csv(
             let _ = batches.blocking_send(batch);
         }
     };
-    let mut stream = CsvStream::new();
+    let Some(mut stream) = CsvStream::of(format) else {
+        return Err(io::Error::other(format!("{format} files are not streamed")));
+    };
     stream.read(&mut reader, STREAM_ROWS, |batch| send(batch, &mut tenancy))?;
     io::copy(&mut reader, &mut io::sink())?;
     let digest = reader.hasher.finalize();
@@ -385,10 +417,11 @@ type ParseOutcome = (Result<Parsed, Rejected>, String);
 fn read_and_parse(
     file: File,
     format: Format,
-    max_bytes: u64,
+    (max_bytes, max_memory): (u64, u64),
     cancel: Arc<AtomicBool>,
     progress: Option<Progress>,
 ) -> io::Result<ParseOutcome> {
+    let size = file.metadata()?.len().min(max_bytes);
     let mut reader = HashingReader {
         inner: file,
         hasher: Sha256::new(),
@@ -403,9 +436,10 @@ fn read_and_parse(
             Err(ReadError::Io(e)) => return Err(e),
         },
         _ => {
-            let mut bytes = Vec::new();
+            // Reserved once: a growing buffer would hold up to twice the file while it moves.
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             (&mut reader).take(max_bytes).read_to_end(&mut bytes)?;
-            parse::parse_until(format, &bytes, Arc::clone(&cancel))
+            parse::parse_bounded(format, &bytes, Arc::clone(&cancel), max_memory)
         }
     };
     // The parser may stop early (a rejected CSV); the hash covers the whole file.

@@ -34,24 +34,47 @@ pub enum Placement {
     Gone,
 }
 
+/// The most bytes a file name may have on the file systems we run on (`NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The most bytes of an extension kept as one when a name is shortened.
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// What the hidden temporary name of a report adds to the report's name at most:
+/// `.` before, `.<pid>.tmp` after.
+const REPORT_TEMP_EXTRA: usize = 1 + 1 + 10 + 4;
+
 /// The first free name for `name` in `dir`: the name itself, else with a time stamp (and a
 /// counter) before the extension, `orders.20250602-142000.csv`. With `with_report`, the report's
 /// name must be free too.
+///
+/// Every name returned fits the file system with what is derived from it: a name too long for
+/// that keeps its extension and the start of its stem, the rest replaced by a hash of the whole
+/// name (`<start>~<hash>.20250602-142000.csv`), so a file whose name a partner could create can
+/// always be filed and reported.
 ///
 /// # Errors
 /// [`io::Error`] when the folder can't be inspected.
 pub fn free_name(dir: &Path, name: &str, with_report: bool) -> io::Result<String> {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        Some((stem, ext)) if !stem.is_empty() && ext.len() < MAX_EXTENSION_BYTES => {
+            (stem, format!(".{ext}"))
+        }
         _ => (name, String::new()),
     };
+    let budget = if with_report {
+        MAX_NAME_BYTES - REPORT_SUFFIX.len()
+    } else {
+        MAX_NAME_BYTES
+    };
     for n in 0u32.. {
-        let candidate = match n {
-            0 => name.to_owned(),
-            1 => format!("{stem}.{stamp}{ext}"),
-            n => format!("{stem}.{stamp}-{n}{ext}"),
+        let suffix = match n {
+            0 => String::new(),
+            1 => format!(".{stamp}"),
+            n => format!(".{stamp}-{n}"),
         };
+        let candidate = fitted(name, stem, &suffix, &ext, budget);
         let taken = exists(&dir.join(&candidate))?
             || (with_report && exists(&dir.join(format!("{candidate}{REPORT_SUFFIX}")))?);
         if !taken {
@@ -59,6 +82,30 @@ pub fn free_name(dir: &Path, name: &str, with_report: bool) -> io::Result<String
         }
     }
     Err(io::Error::other("no free name"))
+}
+
+/// `stem + suffix + ext`, shortened to at most `budget` bytes when longer: the stem is cut at a
+/// character boundary and a hash of the whole `name` takes the place of what was cut.
+fn fitted(name: &str, stem: &str, suffix: &str, ext: &str, budget: usize) -> String {
+    let whole = format!("{stem}{suffix}{ext}");
+    if whole.len() <= budget {
+        return whole;
+    }
+    let hash = short_hash(name);
+    // `~` and 16 hex digits of hash.
+    let room = budget.saturating_sub(suffix.len() + ext.len() + 1 + hash.len());
+    let mut cut = room.min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{hash}{suffix}{ext}", &stem[..cut])
+}
+
+/// 16 hex digits of the SHA-256 of `name`.
+fn short_hash(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Moves `inbox/name` to `dir/placed` if the inbox still holds the file with `identity`.
@@ -119,7 +166,15 @@ pub fn remove_report(dir: &Path, placed: &str) {
 /// [`io::Error`] when the file can't be written.
 pub fn write_report(dir: &Path, placed: &str, report: &str) -> io::Result<()> {
     let final_name = format!("{placed}{REPORT_SUFFIX}");
-    let temp = dir.join(format!(".{final_name}.{}.tmp", std::process::id()));
+    // The hidden name is derived from the report's, shortened when that would not fit.
+    let base = fitted(
+        &final_name,
+        &final_name,
+        "",
+        "",
+        MAX_NAME_BYTES - REPORT_TEMP_EXTRA,
+    );
+    let temp = dir.join(format!(".{base}.{}.tmp", std::process::id()));
     let written = (|| {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(report.as_bytes())?;
@@ -190,6 +245,43 @@ mod tests {
             "theirs"
         );
         assert!(inbox.join("b.xml").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn names_near_255_bytes_are_filed_and_reported() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let error = dir.path().join(ERROR);
+        std::fs::create_dir(&error)?;
+        for name in [
+            format!("{}.csv", "a".repeat(250)),
+            format!("{}.xlsx", "\u{6f22}".repeat(83)),
+            "b".repeat(255),
+            format!("x.{}", "c".repeat(253)),
+        ] {
+            assert!(name.len() <= MAX_NAME_BYTES, "{}", name.len());
+            // The first upload, then three more under the same name.
+            for _ in 0..4 {
+                let placed = free_name(&error, &name, true)?;
+                assert!(
+                    placed.len() + REPORT_SUFFIX.len() <= MAX_NAME_BYTES,
+                    "{placed}"
+                );
+                if let Some((_, ext)) = name.rsplit_once('.').filter(|(_, e)| e.len() < 5) {
+                    assert!(placed.ends_with(&format!(".{ext}")), "{placed}");
+                }
+                write_report(&error, &placed, "the file was rejected")?;
+                std::fs::write(error.join(&placed), "x")?;
+                assert!(error.join(format!("{placed}{REPORT_SUFFIX}")).exists());
+            }
+            let done = dir.path().join(DONE);
+            std::fs::create_dir_all(&done)?;
+            for _ in 0..3 {
+                let placed = free_name(&done, &name, false)?;
+                assert!(placed.len() <= MAX_NAME_BYTES, "{placed}");
+                std::fs::write(done.join(&placed), "x")?;
+            }
+        }
         Ok(())
     }
 }

@@ -33,7 +33,7 @@ use crate::filing::{self, Placement, DONE, ERROR};
 use crate::ledger::{now_ms, FileRow, FileState, Identity, Ledger, LedgerError};
 use crate::parse::{is_temporary_name, Format};
 
-/// CSV files bigger than this are streamed: read in batches stored as they come, inside the
+/// CSV and TTM files bigger than this are streamed: read in batches stored as they come, inside the
 /// transaction (and, on SQLite, the write turn). Smaller ones are read whole first, outside
 /// the write turn, so small files from many workers parse in parallel and hold the single
 /// writer only while they commit.
@@ -67,6 +67,10 @@ pub struct Settings {
     pub limits: Limits,
     /// A file whose processing was interrupted this many times is set aside to `error/`.
     pub max_attempts: i64,
+    /// The memory the parse of one file read whole (XML, spreadsheets, small CSV and TTM files)
+    /// may take, counted as it reads, what a workbook unpacks to included; a file over it is
+    /// rejected with the reason. Streamed files (big CSV and TTM) stay far below it.
+    pub max_memory: u64,
 }
 
 impl Default for Settings {
@@ -82,6 +86,7 @@ impl Default for Settings {
                 timeout: Duration::from_secs(300),
             },
             max_attempts: 3,
+            max_memory: crate::parse::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -314,16 +319,19 @@ impl Pipeline {
             identity: opened,
             ..row.clone()
         };
-        let streamed = row.attempts <= self.settings.max_attempts
-            && row.identity.size > STREAM_FROM
-            && matches!(
-                Format::from_name(&row.name, uploader.format.as_deref()),
-                Ok(Some(Format::Csv))
-            );
+        let streamed = match Format::from_name(&row.name, uploader.format.as_deref()) {
+            Ok(Some(format @ (Format::Csv | Format::Ttm)))
+                if row.attempts <= self.settings.max_attempts
+                    && row.identity.size > STREAM_FROM =>
+            {
+                Some(format)
+            }
+            _ => None,
+        };
         // A streamed file is read inside its transaction; any other is judged first, outside
         // the write turn.
-        let judged = if streamed {
-            Judged::Streamed(file, progress)
+        let judged = if let Some(format) = streamed {
+            Judged::Streamed(file, format, progress)
         } else if row.attempts > self.settings.max_attempts {
             Judged::Whole(Verdict::Rejected {
                 report: format!(
@@ -337,12 +345,13 @@ impl Pipeline {
             })
         } else {
             Judged::Whole(
-                examine::examine(
+                examine::examine_within(
                     file,
                     &row.name,
                     &uploader.customer,
                     uploader.format.as_deref(),
                     self.settings.limits,
+                    self.settings.max_memory,
                     progress,
                 )
                 .await?,
@@ -356,9 +365,10 @@ impl Pipeline {
             Judged::Whole(verdict) => {
                 commit::whole(&self.ledger, &mut conn, row, uploader, verdict, inbox).await
             }
-            Judged::Streamed(file, progress) => {
+            Judged::Streamed(file, format, progress) => {
                 let reading = commit::Reading {
                     file,
+                    format,
                     limits: self.settings.limits,
                     progress,
                 };
@@ -468,7 +478,7 @@ impl Pipeline {
 /// A file ready for its transaction: judged already, or to be read inside it.
 enum Judged {
     Whole(Verdict),
-    Streamed(File, Option<Progress>),
+    Streamed(File, Format, Option<Progress>),
 }
 
 /// Aborts a task when dropped.

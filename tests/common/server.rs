@@ -119,6 +119,14 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no {what} listener; have {:?}", self.addrs))
     }
 
+    /// The server process's id, when it was started directly (not under a wrapper) and runs.
+    pub fn pid(&self) -> Option<u32> {
+        if self.wrapped {
+            return None;
+        }
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The port of frontend `what`.
     pub fn port(&self, what: &str) -> u16 {
         self.addr(what).port()

@@ -88,8 +88,9 @@ pub(crate) fn bom(bytes: &[u8]) -> Bom {
 }
 
 /// Decodes a whole document (XML, TTM) to text: UTF-16 by its BOM, else line by line as
-/// [`TextDecoder`] does. Lines are separated by `\n`, which is kept.
-pub(crate) fn decode_document(bytes: &[u8], findings: &mut Findings) -> String {
+/// [`TextDecoder`] does. Lines are separated by `\n`, which is kept. Valid UTF-8 is borrowed,
+/// not copied.
+pub(crate) fn decode_document<'a>(bytes: &'a [u8], findings: &mut Findings) -> Cow<'a, str> {
     if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(bytes) {
         let body = bytes.get(bom_len..).unwrap_or_default();
         if enc == UTF_8 {
@@ -105,14 +106,14 @@ pub(crate) fn decode_document(bytes: &[u8], findings: &mut Findings) -> String {
                 ),
             );
         }
-        return text.into_owned();
+        return text;
     }
     decode_lines(bytes, findings)
 }
 
-fn decode_lines(bytes: &[u8], findings: &mut Findings) -> String {
+fn decode_lines<'a>(bytes: &'a [u8], findings: &mut Findings) -> Cow<'a, str> {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut decoder = TextDecoder::default();
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
@@ -123,7 +124,7 @@ fn decode_lines(bytes: &[u8], findings: &mut Findings) -> String {
         out.push_str(&decoder.decode(line, Location::line(n as u64 + 1)));
     }
     decoder.finish(findings);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -87,14 +87,19 @@ pub enum ReadError {
     Rejected(#[from] Rejected),
 }
 
-/// Parses a whole file held in memory.
+/// The memory one file's parse may take unless told otherwise (ours): see [`parse_bounded`].
+pub const DEFAULT_MAX_MEMORY: u64 = 512 * 1024 * 1024;
+
+/// Parses a whole file held in memory, within [`DEFAULT_MAX_MEMORY`].
 ///
 /// # Errors
 ///
 /// [`Rejected`] with every problem found (at most [`problem::MAX_PROBLEMS`], then a count) when
 /// the file breaks any rule of the format or of the data model.
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Parsed, Rejected> {
-    parse_with(format, bytes, Assembler::default())
+    let mut asm = Assembler::default();
+    asm.memory = Some(DEFAULT_MAX_MEMORY);
+    parse_with(format, bytes, asm)
 }
 
 /// Parses a whole file held in memory like [`parse`], stopping soon after `stop` is set (the
@@ -108,12 +113,32 @@ pub fn parse_until(
     bytes: &[u8],
     stop: Arc<AtomicBool>,
 ) -> Result<Parsed, Rejected> {
+    parse_bounded(format, bytes, stop, DEFAULT_MAX_MEMORY)
+}
+
+/// Parses a whole file held in memory like [`parse_until`], within `max_memory` bytes: the
+/// file's bytes, what a workbook unpacks to and the values its records leave in the model are
+/// counted as they are read (an estimate on the safe side), and past `max_memory` the file is
+/// rejected, saying so.
+///
+/// # Errors
+///
+/// As [`parse_until`]; also when the file needs more memory than allowed.
+pub fn parse_bounded(
+    format: Format,
+    bytes: &[u8],
+    stop: Arc<AtomicBool>,
+    max_memory: u64,
+) -> Result<Parsed, Rejected> {
     let mut asm = Assembler::default();
     asm.stop = Some(stop);
+    asm.memory = Some(max_memory);
     parse_with(format, bytes, asm)
 }
 
 fn parse_with(format: Format, bytes: &[u8], mut asm: Assembler) -> Result<Parsed, Rejected> {
+    // The bytes are held for the whole parse.
+    asm.hold(bytes.len() as u64);
     match format {
         Format::Csv => {
             if let Err(err) = csv::read(bytes, &mut asm, &mut |_| {}) {

@@ -31,6 +31,7 @@ use std::io::{self, Read};
 
 use super::draft::ShipmentDraft;
 use super::field::Level;
+use super::format::Format;
 use super::problem::{Findings, Problem, Rejected, Warning};
 use super::record::{Kind, Record};
 use super::validation::{merge, Assembler, Row};
@@ -71,17 +72,46 @@ pub struct StreamEnd {
     pub warnings: Vec<Warning>,
 }
 
-/// A CSV file read in batches: [`CsvStream::read`], then [`CsvStream::read_again`] when
+/// A CSV file (or a TTM file, which is line-based too and streams the same way) read in
+/// batches: [`CsvStream::read`], then [`CsvStream::read_again`] when
 /// [`CsvStream::needs_second_reading`], then [`CsvStream::finish`].
 #[derive(Debug, Default)]
 pub struct CsvStream {
     asm: Assembler,
+    /// True for a TTM file.
+    ttm: bool,
 }
 
 impl CsvStream {
-    /// A stream with nothing read yet.
+    /// A stream of a CSV file with nothing read yet.
     pub fn new() -> CsvStream {
         CsvStream::default()
+    }
+
+    /// A stream of a `format` file with nothing read yet, or `None` when that format is not
+    /// streamed (only CSV and TTM are).
+    pub fn of(format: Format) -> Option<CsvStream> {
+        match format {
+            Format::Csv => Some(CsvStream::new()),
+            Format::Ttm => Some(CsvStream {
+                ttm: true,
+                ..CsvStream::default()
+            }),
+            Format::Xml | Format::Xls | Format::Xlsx | Format::Ods => None,
+        }
+    }
+
+    /// Reads the records of the file, calling `after` after each.
+    fn read_records<R: Read>(
+        &mut self,
+        reader: R,
+        after: &mut dyn FnMut(&mut Assembler),
+    ) -> io::Result<()> {
+        if self.ttm {
+            super::ttm::read_stream(reader, &mut self.asm, after)
+        } else {
+            super::csv::read(reader, &mut self.asm, after)
+        }
     }
 
     /// Reads the whole file from `reader`, handing a batch to `sink` every `rows` rows (and at
@@ -102,7 +132,7 @@ impl CsvStream {
                 sink(batch);
             }
         };
-        super::csv::read(reader, &mut self.asm, &mut |asm: &mut Assembler| {
+        self.read_records(reader, &mut |asm: &mut Assembler| {
             count += 1;
             if count >= rows {
                 count = 0;
@@ -131,7 +161,7 @@ impl CsvStream {
     pub fn read_again<R: Read>(&mut self, reader: R) -> io::Result<Batch> {
         let saved = std::mem::take(&mut self.asm.findings);
         self.asm.replay = Some(Box::default());
-        let read = super::csv::read(reader, &mut self.asm, &mut |_: &mut Assembler| {});
+        let read = self.read_records(reader, &mut |_: &mut Assembler| {});
         // What the second reading found about syntax and values was found by the first.
         self.asm.findings = saved;
         let replay = self.asm.replay.take().unwrap_or_default();

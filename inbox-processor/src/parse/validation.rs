@@ -52,7 +52,20 @@ pub(crate) struct Assembler {
     pub(super) batches: u32,
     /// Set from outside when reading must stop (see [`Assembler::stopped`]).
     pub(super) stop: Option<Arc<AtomicBool>>,
+    /// The memory a file read whole may take, when it is (see [`Assembler::hold`]).
+    pub(super) memory: Option<u64>,
+    /// About the bytes held so far: the file, and what its records left in the model.
+    held: u64,
+    /// True once `held` passed `memory`: reading stops.
+    over_memory: bool,
 }
+
+/// What a value costs besides its text, in the model being built (its slot, location, list
+/// entries): an overestimate, so the bound holds.
+const FIELD_OVERHEAD: u64 = 96;
+
+/// What a record or goods line costs besides its fields.
+const RECORD_OVERHEAD: u64 = 256;
 
 /// Where a shipment is: its order, and its draft while it has not left in a batch.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +118,20 @@ pub(super) struct Late {
 impl Assembler {
     /// Validates one record and adds it to the model.
     pub(crate) fn add(&mut self, record: Record<'_>) {
+        if self.memory.is_some() {
+            let fields = |fields: &[RawField<'_>]| {
+                fields
+                    .iter()
+                    .map(|f| f.text.len() as u64 + FIELD_OVERHEAD)
+                    .sum::<u64>()
+            };
+            let goods: u64 = record
+                .goods
+                .iter()
+                .map(|g| RECORD_OVERHEAD + fields(&g.fields))
+                .sum();
+            self.hold(RECORD_OVERHEAD + fields(&record.fields) + goods);
+        }
         if self.replay.is_some() {
             return self.replay_add(record);
         }
@@ -117,9 +144,39 @@ impl Assembler {
     /// True once the caller asked reading to stop: the format readers check it as they go and
     /// stop reading; [`Assembler::finish`] then rejects the file.
     pub(crate) fn stopped(&self) -> bool {
+        self.over_memory || self.stopped_from_outside()
+    }
+
+    fn stopped_from_outside(&self) -> bool {
         self.stop
             .as_ref()
             .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    }
+
+    /// The memory this file's parse may take (the default when unbounded).
+    pub(crate) fn memory_limit(&self) -> u64 {
+        self.memory.unwrap_or(super::DEFAULT_MAX_MEMORY)
+    }
+
+    /// Counts `bytes` more held by this file's parse, when it is bounded: past the bound, the
+    /// file gets the problem once and reading stops.
+    pub(crate) fn hold(&mut self, bytes: u64) {
+        let Some(limit) = self.memory else {
+            return;
+        };
+        self.held = self.held.saturating_add(bytes);
+        if self.held > limit && !self.over_memory {
+            self.over_memory = true;
+            self.findings.problem(Problem::at(
+                Location::File,
+                format!(
+                    "reading this file takes more than {} MiB of memory, more than this server \
+                     allows for one file; split it into smaller files (CSV and TTM files are \
+                     read in a stream and may be bigger)",
+                    limit >> 20
+                ),
+            ));
+        }
     }
 
     /// Ends the file: the parsed model, or every problem found.
@@ -131,7 +188,7 @@ impl Assembler {
         // The indexes are not needed any more; free them before the model is built.
         self.order_index = HashMap::default();
         self.shipment_index = ShipmentIndex::default();
-        if self.stopped() {
+        if self.stopped_from_outside() {
             self.findings.problem(Problem::at(
                 Location::File,
                 "reading the file was stopped before its end",

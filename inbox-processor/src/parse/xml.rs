@@ -34,14 +34,38 @@ enum Frame {
     Skip,
 }
 
+/// How deep elements may nest (ours): the order shape needs seven levels.
+const MAX_DEPTH: usize = 100;
+
+/// The longest element name read (ours).
+const MAX_NAME_BYTES: usize = 1024;
+
+/// The longest text of one field element read (ours), as for a CSV record.
+const MAX_TEXT_BYTES: usize = 1024 * 1024;
+
+/// Distinct unknown element names remembered, to warn about each once.
+const MAX_UNKNOWN: usize = 1000;
+
 /// Reads a whole XML file into `asm`.
 pub(crate) fn read(bytes: &[u8], asm: &mut Assembler) {
     let text = decode_document(bytes, &mut asm.findings);
+    if let std::borrow::Cow::Owned(copy) = &text {
+        asm.hold(copy.len() as u64);
+    }
     let mut reader = Reader::from_str(&text);
     let mut lines = Lines::new(&text);
     let mut doc = Document::default();
     loop {
         if asm.stopped() {
+            return;
+        }
+        if doc.text_too_long {
+            asm.findings.problem(Problem::at(
+                doc.field_location.unwrap_or(Location::File),
+                format!(
+                    "the value is longer than {MAX_TEXT_BYTES} bytes (1 MiB); reading stopped here"
+                ),
+            ));
             return;
         }
         let start = reader.buffer_position();
@@ -55,18 +79,32 @@ pub(crate) fn read(bytes: &[u8], asm: &mut Assembler) {
                 return;
             }
             Ok(Event::Eof) => break,
-            Ok(Event::Start(e)) => doc.open(e.local_name().as_ref(), location, asm),
+            Ok(Event::Start(e)) => {
+                if let Err(reason) = within_bounds(e.local_name().as_ref(), doc.stack.len() + 1) {
+                    asm.findings.problem(Problem::at(location, reason));
+                    return;
+                }
+                doc.open(e.local_name().as_ref(), location, asm);
+            }
             Ok(Event::Empty(e)) => {
+                if let Err(reason) = within_bounds(e.local_name().as_ref(), doc.stack.len() + 1) {
+                    asm.findings.problem(Problem::at(location, reason));
+                    return;
+                }
                 doc.open(e.local_name().as_ref(), location, asm);
                 doc.close(asm);
             }
             Ok(Event::End(_)) => doc.close(asm),
-            Ok(Event::Text(t)) => doc.text(&t.xml10_content()),
-            Ok(Event::CData(c)) => doc.text(&c.into_inner()),
+            Ok(Event::Text(t)) if doc.in_field() => doc.text(&t.xml10_content()),
+            Ok(Event::CData(c)) if doc.in_field() => doc.text(&c.into_inner()),
+            Ok(Event::Text(_) | Event::CData(_)) => {}
             Ok(Event::GeneralRef(r)) => doc.reference(&r, location, &mut asm.findings),
             Ok(Event::DocType(d)) => doctype(&d.into_inner(), location, &mut asm.findings),
             Ok(Event::Decl(_) | Event::PI(_) | Event::Comment(_)) => {}
         }
+    }
+    if doc.text_too_long {
+        return;
     }
     let end = lines.at(reader.buffer_position());
     if let Some((_, name)) = doc.stack.last() {
@@ -78,6 +116,21 @@ pub(crate) fn read(bytes: &[u8], asm: &mut Assembler) {
         asm.findings
             .problem(Problem::at(Location::File, "the file holds no XML element"));
     }
+}
+
+/// Refuses an element nested too deep or with a runaway name, before it is held.
+fn within_bounds(name: &str, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "elements are nested more than {MAX_DEPTH} deep; reading stopped here"
+        ));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "an element name is longer than {MAX_NAME_BYTES} bytes; reading stopped here"
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a DOCTYPE that could make a reader fetch or expand anything.
@@ -109,6 +162,8 @@ struct Document {
     field_location: Option<Location>,
     /// Unknown element names already warned about.
     unknown: HashSet<String>,
+    /// True once a field's text passed [`MAX_TEXT_BYTES`].
+    text_too_long: bool,
 }
 
 impl Document {
@@ -195,7 +250,7 @@ impl Document {
     }
 
     fn unknown_element(&mut self, name: &str, location: Location, asm: &mut Assembler) -> Frame {
-        if self.unknown.insert(name.to_ascii_lowercase()) {
+        if self.unknown.len() < MAX_UNKNOWN && self.unknown.insert(name.to_ascii_lowercase()) {
             asm.findings
                 .warning(location, format!("unknown element <{name}> is ignored"));
         }
@@ -265,6 +320,10 @@ impl Document {
 
     fn text(&mut self, text: &str) {
         if self.in_field() {
+            if self.text.len() + text.len() > MAX_TEXT_BYTES {
+                self.text_too_long = true;
+                return;
+            }
             self.text.push_str(text);
         }
     }

@@ -9,6 +9,14 @@
 //! stream, the zip entries of xlsx and ods) and refuses such files before calamine sees them.
 //! The limits are ours and generous for order sheets; xlsx cells are streamed sparsely by the
 //! caller, so only its shared-string count needs checking here.
+//!
+//! Zip bombs: the file size limit counts compressed bytes, and a small xlsx or ods can unpack to
+//! gigabytes. [`check_zip`] bounds what each entry declares, what they declare together, and,
+//! since a zip entry's declared size may lie, what they actually unpack to: every XML entry is
+//! unpacked here once through a bounded reader, counting, before calamine sees it, which also
+//! finds a cell's text (or one tag) longer than [`MAX_TEXT_RUN`]. An ods cell repeated across
+//! columns and rows is a copy of its text each time in calamine's grid; [`check_ods`] counts
+//! that too.
 
 use std::io::{BufReader, Cursor, Read};
 
@@ -25,6 +33,109 @@ const MAX_SHARED_STRINGS: u64 = 5_000_000;
 const ODS_MAX_ROWS: u64 = 1_048_576;
 const ODS_MAX_COLUMNS: u64 = 16_384;
 
+/// The longest text between two tags (or the longest tag) a workbook's XML may hold (ours): a
+/// cell's text, far beyond the 1000 characters of the longest field.
+pub(crate) const MAX_TEXT_RUN: u64 = 1024 * 1024;
+
+/// A size in MiB as a report says it.
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
+}
+
+fn unpacks_to_more(limit: u64) -> String {
+    format!(
+        "the workbook unpacks to more than {} MiB, more than this server reads; \
+         split it into smaller files or send it as CSV",
+        mib(limit)
+    )
+}
+
+/// Checks the entries of a zip workbook (xlsx, ods): each entry, and all of them together, must
+/// unpack to at most `max_unpacked` bytes, by what they declare and by what they actually
+/// inflate to, and no text run in the XML may pass [`MAX_TEXT_RUN`].
+///
+/// # Errors
+///
+/// The reason, in plain words. A file that is not a zip is left to calamine to report.
+pub(crate) fn check_zip(bytes: &[u8], max_unpacked: u64) -> Result<(), String> {
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let mut declared = 0u64;
+    let mut xml = Vec::new();
+    for index in 0..zip.len() {
+        let Ok(entry) = zip.by_index_raw(index) else {
+            continue;
+        };
+        declared = declared.saturating_add(entry.size());
+        if declared > max_unpacked {
+            return Err(unpacks_to_more(max_unpacked));
+        }
+        let name = entry
+            .name()
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".xml") || name.ends_with(".rels") {
+            xml.push((index, entry.size()));
+        }
+    }
+    // Declared sizes may lie: inflate what calamine may read, counting.
+    let mut inflated = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    for (index, size) in xml {
+        let Ok(entry) = zip.by_index(index) else {
+            continue;
+        };
+        let room = max_unpacked - inflated;
+        let mut reader = entry.take(room.saturating_add(1));
+        let mut run = 0u64;
+        let mut read = 0u64;
+        loop {
+            // The zip reader itself fails an entry that inflates past its declared size.
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => return Err(lying()),
+            };
+            read += n as u64;
+            if read > room {
+                return Err(unpacks_to_more(max_unpacked));
+            }
+            let chunk = &buf[..n];
+            let mut last = 0usize;
+            for at in memchr::memchr2_iter(b'<', b'>', chunk) {
+                run += (at - last) as u64;
+                if run > MAX_TEXT_RUN {
+                    return Err(long_text());
+                }
+                run = 0;
+                last = at + 1;
+            }
+            run += (n - last) as u64;
+            if run > MAX_TEXT_RUN {
+                return Err(long_text());
+            }
+        }
+        if read > size {
+            return Err(lying());
+        }
+        inflated += read;
+    }
+    Ok(())
+}
+
+fn lying() -> String {
+    "the workbook is damaged: a part of it does not unpack to the size it declares".to_owned()
+}
+
+fn long_text() -> String {
+    format!(
+        "the workbook holds a cell (or tag) with more than {} MiB of text, more than this \
+         server reads",
+        mib(MAX_TEXT_RUN)
+    )
+}
+
 fn too_big(cells: u64) -> String {
     format!(
         "the sheet spans {cells} cells, more than the {MAX_GRID_CELLS} this server reads; \
@@ -37,7 +148,16 @@ fn too_big(cells: u64) -> String {
 /// # Errors
 ///
 /// The reason, in plain words, when a sheet is too large or the file is not a workbook.
-pub(crate) fn check_xls(bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_xls(bytes: &[u8], max_text: u64) -> Result<(), String> {
+    // calamine holds the file, its workbook stream and its own records at once.
+    let max_file = max_text;
+    if bytes.len() as u64 > max_file {
+        return Err(format!(
+            "an .xls workbook of more than {} MiB is more than this server reads; save it as \
+             .xlsx or CSV, or split it",
+            mib(max_file)
+        ));
+    }
     let damaged = |_| "not a readable .xls workbook (damaged or another format)".to_owned();
     let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(damaged)?;
     let name = ["/Workbook", "/Book"]
@@ -52,6 +172,9 @@ pub(crate) fn check_xls(bytes: &[u8]) -> Result<(), String> {
         .map_err(damaged)?;
     // The globals substream lists where each sheet's substream starts (BoundSheet8 records).
     let mut sheets = Vec::new();
+    // The shared strings: the SST record and its Continue records, as calamine reads them.
+    let mut sst: Vec<&[u8]> = Vec::new();
+    let mut in_sst = false;
     for (typ, data) in Records(&stream) {
         match typ {
             0x0085 => {
@@ -59,21 +182,145 @@ pub(crate) fn check_xls(bytes: &[u8]) -> Result<(), String> {
                     sheets.push(u32::from_le_bytes([pos[0], pos[1], pos[2], pos[3]]) as usize);
                 }
             }
+            0x00FC => {
+                sst = vec![data];
+                in_sst = true;
+                continue;
+            }
+            0x003C if in_sst => {
+                sst.push(data);
+                continue;
+            }
             0x000A => break,
             _ => {}
         }
+        in_sst = false;
     }
+    let strings = sst_lengths(&sst);
     for pos in sheets {
         let Some(sheet) = stream.get(pos..) else {
             continue;
         };
-        check_xls_sheet(sheet)?;
+        check_xls_sheet(sheet, &strings, max_text)?;
     }
     Ok(())
 }
 
-/// One sheet substream, mirroring how calamine walks it.
-fn check_xls_sheet(stream: &[u8]) -> Result<(), String> {
+/// The most bytes each shared string of an SST record (with its Continue records) takes as
+/// UTF-8: three per character, an overestimate.
+fn sst_lengths(parts: &[&[u8]]) -> Vec<u64> {
+    let mut lengths = Vec::new();
+    let mut at = SstCursor {
+        parts,
+        part: 0,
+        at: 8,
+    };
+    while let Some(cch) = at.u16() {
+        let Some(flags) = at.u8() else {
+            break;
+        };
+        let runs = if flags & 0x8 != 0 { at.u16() } else { Some(0) };
+        let ext = if flags & 0x4 != 0 { at.u32() } else { Some(0) };
+        let (Some(runs), Some(ext)) = (runs, ext) else {
+            break;
+        };
+        lengths.push(u64::from(cch) * 3);
+        if !at.chars(usize::from(cch), flags & 0x1 != 0) {
+            break;
+        }
+        at.skip(usize::from(runs) * 4 + ext as usize);
+    }
+    lengths
+}
+
+/// A position in the SST record and its Continue records.
+struct SstCursor<'a> {
+    parts: &'a [&'a [u8]],
+    part: usize,
+    at: usize,
+}
+
+impl SstCursor<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        loop {
+            let part = self.parts.get(self.part)?;
+            if let Some(&b) = part.get(self.at) {
+                self.at += 1;
+                return Some(b);
+            }
+            self.part += 1;
+            self.at = 0;
+        }
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.u8()?, self.u8()?]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
+    }
+
+    fn skip(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(part) = self.parts.get(self.part) else {
+                return;
+            };
+            let left = part.len().saturating_sub(self.at);
+            if left >= n {
+                self.at += n;
+                return;
+            }
+            n -= left;
+            self.part += 1;
+            self.at = 0;
+        }
+    }
+
+    /// Skips `cch` characters; a Continue record in the middle starts with a new flags byte.
+    fn chars(&mut self, mut cch: usize, mut wide: bool) -> bool {
+        while cch > 0 {
+            let Some(part) = self.parts.get(self.part) else {
+                return false;
+            };
+            let width = if wide { 2 } else { 1 };
+            let left = part.len().saturating_sub(self.at) / width;
+            if left >= cch {
+                self.at += cch * width;
+                return true;
+            }
+            cch -= left;
+            self.part += 1;
+            self.at = 0;
+            match self.u8() {
+                Some(flags) => wide = flags & 0x1 != 0,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// One sheet substream, mirroring how calamine walks it; also the text its cells hold as
+/// calamine copies it, at most `max_text` bytes.
+fn check_xls_sheet(stream: &[u8], strings: &[u64], max_text: u64) -> Result<(), String> {
+    let mut text = 0u64;
+    let mut add_text = |bytes: u64| {
+        text = text.saturating_add(bytes);
+        if text > max_text {
+            Err(format!(
+                "the sheet's cells hold more than {} MiB of text, more than this server reads",
+                mib(max_text)
+            ))
+        } else {
+            Ok(())
+        }
+    };
     let mut spread = Spread::default();
     let mut seen_bof = false;
     let mut depth = 0usize;
@@ -103,6 +350,16 @@ fn check_xls_sheet(stream: &[u8]) -> Result<(), String> {
             0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
                 if let (Some(row), Some(col)) = (row, col) {
                     spread.add(row, col);
+                }
+                match typ {
+                    // LabelSst: a copy of a shared string (an unknown index copies nothing).
+                    0x00FD => {
+                        let index = u32_at(data, 6).unwrap_or(u32::MAX) as usize;
+                        add_text(strings.get(index).copied().unwrap_or(0))?;
+                    }
+                    // Label, RString: their own text.
+                    0x0204 | 0x00D6 => add_text(data.len() as u64 * 3)?,
+                    _ => {}
                 }
             }
             // MulRk: a run of cells in one row, last column at the end.
@@ -205,13 +462,14 @@ pub(crate) fn check_xlsx(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Checks an `.ods` workbook: the grid calamine builds for each table from its rows, cells and
-/// their repeat counts.
+/// their repeat counts, and the text that grid holds (a repeated cell's text once per copy),
+/// at most `max_text` bytes.
 ///
 /// # Errors
 ///
 /// The reason, in plain words, when a table is too large. A file that is not a zip, or content
 /// that is not XML, is left to calamine to report.
-pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_ods(bytes: &[u8], max_text: u64) -> Result<(), String> {
     let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
         return Ok(());
     };
@@ -226,7 +484,11 @@ pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
     let mut cell_depth = 0usize;
     // The repeat count of the cell whose content is being skipped.
     let mut cell: Option<u64> = None;
+    // The text of the cell being skipped.
+    let mut cell_text = 0u64;
     let mut stored = 0u64;
+    // The text bytes of the grid, copies included.
+    let mut text = 0u64;
     loop {
         buf.clear();
         let event = match reader.read_event_into(&mut buf) {
@@ -236,12 +498,17 @@ pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
         if cell_depth > 0 {
             match event {
                 Event::Start(_) => cell_depth += 1,
+                Event::Text(t) => cell_text = cell_text.saturating_add(t.len() as u64),
+                Event::CData(t) => cell_text = cell_text.saturating_add(t.len() as u64),
                 Event::End(_) => {
                     cell_depth -= 1;
                     if cell_depth == 0 {
                         if let (Some(repeats), Some(row)) = (cell.take(), row.as_mut()) {
                             row.cell(repeats, true);
+                            let copies = repeats.min(ODS_MAX_COLUMNS);
+                            row.text = row.text.saturating_add(cell_text.saturating_mul(copies));
                         }
+                        cell_text = 0;
                     }
                 }
                 _ => {}
@@ -262,6 +529,7 @@ pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
                 if is_start {
                     cell_depth = 1;
                     cell = Some(repeats);
+                    cell_text = 0;
                 } else if let Some(row) = row.as_mut() {
                     row.cell(repeats, valued);
                 }
@@ -283,6 +551,15 @@ pub(crate) fn check_ods(bytes: &[u8]) -> Result<(), String> {
                     if cells > MAX_GRID_CELLS {
                         return Err(too_big(cells));
                     }
+                    let copies = done.repeats.clamp(1, ODS_MAX_ROWS);
+                    text = text.saturating_add(done.text.saturating_mul(copies));
+                    if text > max_text {
+                        return Err(format!(
+                            "the sheet's cells, repeats included, hold more than {} MiB of \
+                             text, more than this server reads",
+                            mib(max_text)
+                        ));
+                    }
                 }
             }
             Event::Start(e) if e.local_name().as_ref() == "table" => table = OdsTable::default(),
@@ -298,6 +575,8 @@ struct OdsRow {
     repeats: u64,
     pushed: u64,
     pending_empty: u64,
+    /// The text of its cells, repeats included.
+    text: u64,
 }
 
 impl OdsRow {

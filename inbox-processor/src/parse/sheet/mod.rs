@@ -23,10 +23,15 @@ use super::validation::Assembler;
 
 /// Reads the first sheet of a workbook into `asm`.
 pub(crate) fn read(format: Format, bytes: &[u8], asm: &mut Assembler) {
+    let max_memory = asm.memory_limit();
+    // The text of the cells, copies included, counts twice: calamine's and ours.
+    let max_text = max_memory / 4;
     let checked = match format {
-        Format::Xls => extent::check_xls(bytes),
-        Format::Xlsx => extent::check_xlsx(bytes),
-        _ => extent::check_ods(bytes),
+        Format::Xls => extent::check_xls(bytes, max_text),
+        Format::Xlsx => {
+            extent::check_zip(bytes, max_memory).and_then(|()| extent::check_xlsx(bytes))
+        }
+        _ => extent::check_zip(bytes, max_memory).and_then(|()| extent::check_ods(bytes, max_text)),
     };
     if let Err(reason) = checked {
         asm.findings.problem(Problem::at(Location::File, reason));
@@ -35,7 +40,8 @@ pub(crate) fn read(format: Format, bytes: &[u8], asm: &mut Assembler) {
     // The workbook readers parse binary containers written by many programs; should one of them
     // panic on a damaged file, that is this file's problem, not the server's.
     let stopped = || asm.stopped();
-    let cells = match catch_unwind(AssertUnwindSafe(|| first_sheet(format, bytes, &stopped))) {
+    let read = || first_sheet(format, bytes, &stopped, max_text);
+    let cells = match catch_unwind(AssertUnwindSafe(read)) {
         Ok(Ok(cells)) => cells,
         Ok(Err(reason)) => {
             asm.findings.problem(Problem::at(Location::File, reason));
@@ -118,11 +124,12 @@ fn first_sheet(
     format: Format,
     bytes: &[u8],
     stopped: &dyn Fn() -> bool,
+    max_text: u64,
 ) -> Result<Vec<(u32, u32, Data)>, String> {
     let cursor = Cursor::new(bytes);
     let mut cells = match format {
         Format::Xls => range_cells(load::<Xls<_>>(cursor, format)?),
-        Format::Xlsx => xlsx_cells(cursor, stopped)?,
+        Format::Xlsx => xlsx_cells(cursor, stopped, max_text)?,
         _ => range_cells(load::<Ods<_>>(cursor, format)?),
     };
     cells.sort_by_key(|&(row, col, _)| (row, col));
@@ -133,7 +140,10 @@ fn first_sheet(
 fn xlsx_cells(
     cursor: Cursor<&[u8]>,
     stopped: &dyn Fn() -> bool,
+    max_text: u64,
 ) -> Result<Vec<(u32, u32, Data)>, String> {
+    // A shared string is copied into every cell that uses it: the copies are counted.
+    let mut text = 0u64;
     let mut workbook: Xlsx<_> = open_workbook_from_rs(cursor)
         .map_err(|e| format!("not a readable .xlsx workbook ({e})"))?;
     let name = workbook
@@ -154,6 +164,15 @@ fn xlsx_cells(
         }
         let (row, col) = cell.get_position();
         let value = Data::from(cell.get_value().clone());
+        if let Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) = &value {
+            text += s.len() as u64;
+            if text > max_text {
+                return Err(format!(
+                    "the sheet's cells hold more than {} MiB of text, more than this server reads",
+                    max_text >> 20
+                ));
+            }
+        }
         if value != Data::Empty {
             if cells.len() as u64 >= extent::MAX_GRID_CELLS {
                 return Err(format!(
