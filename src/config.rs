@@ -235,6 +235,15 @@ pub struct ConfigArgs {
         value_name = "BYTES"
     )]
     pub inbox_max_file_size: Option<u64>,
+    /// Memory one inbox file read whole may take (counted as it is read; XLSX and ODS by what
+    /// they unpack to); a file over it goes to error/ [default: 536870912].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_MAX_MEMORY",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub inbox_max_memory: Option<u64>,
     /// Seconds reading and parsing one inbox file may take before it goes to error/ [default: 300].
     #[arg(
         long,
@@ -291,6 +300,7 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     inbox_workers: Option<u32>,
     inbox_max_file_size: Option<u64>,
+    inbox_max_memory: Option<u64>,
     inbox_file_timeout: Option<u64>,
     inbox_settle: Option<u64>,
     inbox_rescan: Option<u64>,
@@ -320,6 +330,8 @@ pub struct InboxConfig {
     pub workers: u32,
     /// Files bigger than this are rejected unread.
     pub max_file_bytes: u64,
+    /// The memory one file read whole may take.
+    pub max_memory: u64,
     /// Reading and parsing one file may take this long.
     pub file_timeout: Duration,
     /// A file seen by a scan or a change event must hold still this long before it is read.
@@ -561,9 +573,17 @@ impl Config {
         if max_file_bytes == 0 {
             return Err(invalid("--inbox-max-file-size", "must be 1 byte or more"));
         }
+        let max_memory = args
+            .inbox_max_memory
+            .or(file.inbox_max_memory)
+            .unwrap_or(inbox_processor::parse::DEFAULT_MAX_MEMORY);
+        if max_memory < 1024 * 1024 {
+            return Err(invalid("--inbox-max-memory", "must be 1 MiB (1048576) or more"));
+        }
         let inbox = InboxConfig {
             workers,
             max_file_bytes,
+            max_memory,
             file_timeout: seconds(
                 "--inbox-file-timeout",
                 args.inbox_file_timeout
@@ -694,6 +714,7 @@ impl fmt::Display for Config {
         writeln!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())?;
         writeln!(f, "inbox_workers = {}", self.inbox.workers)?;
         writeln!(f, "inbox_max_file_size = {}", self.inbox.max_file_bytes)?;
+        writeln!(f, "inbox_max_memory = {}", self.inbox.max_memory)?;
         writeln!(
             f,
             "inbox_file_timeout = {}",

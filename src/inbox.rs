@@ -68,6 +68,7 @@ pub fn settings(config: &Config) -> Settings {
             max_bytes: config.inbox.max_file_bytes,
             timeout: config.inbox.file_timeout,
         },
+        max_memory: config.inbox.max_memory,
         ..defaults
     }
 }
