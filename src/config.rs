@@ -578,7 +578,10 @@ impl Config {
             .or(file.inbox_max_memory)
             .unwrap_or(inbox_processor::parse::DEFAULT_MAX_MEMORY);
         if max_memory < 1024 * 1024 {
-            return Err(invalid("--inbox-max-memory", "must be 1 MiB (1048576) or more"));
+            return Err(invalid(
+                "--inbox-max-memory",
+                "must be 1 MiB (1048576) or more",
+            ));
         }
         let inbox = InboxConfig {
             workers,

@@ -19,7 +19,7 @@ use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, Sto
 use super::activity::Activity;
 use super::auth::FtpUser;
 use super::transfer;
-use crate::partner::{FileError, Follow, Partner, PartnerFiles, Partners, UploadMode};
+use crate::partner::{Download, FileError, Follow, Partner, PartnerFiles, Partners, UploadMode};
 
 /// Read buffer when libunftp asks for a plain reader (transfers themselves go through
 /// `transfer`).
@@ -54,6 +54,22 @@ impl FtpStorage {
             files: None,
             activity,
         }
+    }
+
+    /// Opens `path` for a download from `start_pos`: the core's download (which records itself
+    /// when told every byte was delivered) and a file to stream it from.
+    async fn download(
+        &self,
+        path: &str,
+        start_pos: u64,
+    ) -> Result<(Download, std::fs::File), Error> {
+        let download = self
+            .files()?
+            .open_read(path, start_pos)
+            .await
+            .map_err(file_error)?;
+        let file = download.reader().map_err(file_error)?;
+        Ok((download, file))
     }
 
     fn files(&self) -> Result<&PartnerFiles, Error> {
@@ -201,12 +217,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
-        let download = self
-            .files()?
-            .open_read(wire(&path)?, start_pos)
-            .await
-            .map_err(file_error)?;
-        let file = download.reader().map_err(file_error)?;
+        let (_, file) = self.download(wire(&path)?, start_pos).await?;
         let file = tokio::fs::File::from_std(file);
         Ok(Box::new(tokio::io::BufReader::with_capacity(BUFFER, file)))
     }
@@ -226,12 +237,7 @@ impl StorageBackend<FtpUser> for FtpStorage {
         // is cut off, so a dead peer can't hold its session and data connection forever. The
         // download records itself when every byte reached the client.
         let _transferring = self.activity.transfer();
-        let download = self
-            .files()?
-            .open_read(wire(&path)?, start_pos)
-            .await
-            .map_err(file_error)?;
-        let file = download.reader().map_err(file_error)?;
+        let (download, file) = self.download(wire(&path)?, start_pos).await?;
         let tally = |n| download.delivered(n);
         transfer::send(file, output, self.shared.idle_timeout, &tally)
             .await
