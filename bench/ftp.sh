@@ -196,6 +196,7 @@ small_files() {
 login_cycles() {
     local t0 secs i u err=$W/curl.err
     u=$(url "$1" /out/1k.bin)
+    rm -f "$(home_of "$1")/out/1k.bin" # a later run's setup: freightdrop refuses uploads onto a taken name
     timeout 30 curl -sS --fail -T "$W/data/1k.bin" "$u" 2>"$err" ||
         { echo "$1 cycles setup: $(cat "$err")" >&2; return 1; }
     t0=$(now)
