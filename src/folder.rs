@@ -10,7 +10,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
@@ -49,11 +49,6 @@ impl Folder {
     pub fn open_path(path: &Path) -> io::Result<Self> {
         let fd = rustix::fs::open(path, dir_flags(), Mode::empty())?;
         Ok(Self { fd })
-    }
-
-    /// The descriptor, for `*at` calls of the caller's own.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 
     /// What `name` is (a link is described as itself).

@@ -85,11 +85,6 @@ impl StagedFile {
         &self.file
     }
 
-    /// The name it will take.
-    pub fn target(&self) -> &OsStr {
-        &self.target
-    }
-
     /// The temporary name it is written under now.
     pub fn temp_name(&self) -> Option<&OsStr> {
         self.temp.as_deref()

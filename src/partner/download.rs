@@ -58,19 +58,9 @@ impl PartnerFiles {
 }
 
 impl Download {
-    /// The file as the partner named it.
-    pub fn path(&self) -> &VirtualPath {
-        &self.path
-    }
-
     /// The open file (for stat and attributes on a read handle).
     pub fn file(&self) -> &File {
         &self.file
-    }
-
-    /// Its size when it was opened.
-    pub fn size(&self) -> u64 {
-        self.size_at_open
     }
 
     /// Reads up to `len` bytes at `offset` for the partner, and counts them as delivered (the

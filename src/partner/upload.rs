@@ -110,11 +110,6 @@ impl Upload {
         })
     }
 
-    /// The file as the partner named it.
-    pub fn path(&self) -> &VirtualPath {
-        &self.path
-    }
-
     /// The staged file, open for reading and writing (reads, stat and attributes on an upload
     /// handle).
     pub fn file(&self) -> &File {
