@@ -95,3 +95,22 @@ async fn sigterm_lets_a_running_download_finish_then_exits() {
         "nothing listens after the exit"
     );
 }
+
+#[tokio::test]
+async fn the_human_log_written_to_a_file_has_no_colour_codes() {
+    let mut server = TestServer::start(Backend::Sqlite, &["--log-format", "human"]).await;
+    // A failed login is logged at info level or above, so the file has a line to look at.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-u", "nobody:wrong"])
+        .arg(format!("ftp://127.0.0.1:{}/", server.port("ftp")))
+        .output()
+        .expect("run curl");
+    assert!(!out.status.success());
+    server.stop(Duration::from_secs(10));
+    let log = server.log();
+    assert!(!log.trim().is_empty(), "the server logged something");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escape in a log file:\n{log}"
+    );
+}
