@@ -184,13 +184,17 @@ def partner_procedure(port, user, password, name, tls):
 def idle_timeout(port, user, password, seconds):
     ftp = plain(port, user, password)
     time.sleep(float(seconds) + 1.5)
-    # The server said so ("221 Session timed out") and closed: the reply is waiting, and after
-    # it the connection is gone.
+    # The server said so ("421 Session timed out", as vsftpd and ProFTPD do: 221 is the answer
+    # to QUIT, and a script would read it as success) and closed: after it the connection is gone.
     try:
         reply = ftp.sendcmd("NOOP")
-        assert "timed out" in reply, f"idle session still open: {reply}"
+    except ftplib.error_temp as e:
+        assert str(e).startswith("421") and "timed out" in str(e), f"timeout reply: {e}"
+    else:
+        raise AssertionError(f"idle session not closed with 421: {reply}")
+    try:
         ftp.sendcmd("NOOP")
-    except (ftplib.error_temp, EOFError, ConnectionError, OSError):
+    except (ftplib.Error, EOFError, ConnectionError, OSError):
         return
     raise AssertionError("idle session still answers after its timeout")
 
