@@ -20,6 +20,7 @@ pub mod home;
 pub mod inbox;
 pub mod key_file;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod partner;
