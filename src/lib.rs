@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod partner;
+pub mod permissions;
 pub mod server;
 pub mod sftp;
 pub mod staff;
