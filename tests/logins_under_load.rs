@@ -58,6 +58,22 @@ fn sftp_login(server: &TestServer) -> Duration {
     started.elapsed()
 }
 
+/// Whether the inbox holds an open claim on `name` (its ledger row, read-only from the SQLite
+/// file: a WAL reader never waits for the writer).
+fn claimed(db: &Path, name: &str) -> bool {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro',uri=True,timeout=30); \
+             print(c.execute('SELECT count(*) FROM inbox_files WHERE file_name=? AND closed_at IS NULL', (sys.argv[2],)).fetchone()[0])",
+        )
+        .arg(db)
+        .arg(name)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
 /// Writes a CSV of `shipments` shipments, two rows each, to `path`.
 fn write_big_csv(path: &Path, shipments: usize) {
     let file = std::fs::File::create(path).expect("big csv");
@@ -89,12 +105,14 @@ async fn logins_answer_and_are_recorded_while_a_million_row_file_commits() {
     let aside = server.env.dir.path().join("big.csv");
     write_big_csv(&aside, 500_000);
     std::fs::rename(&aside, home.join("big.csv")).expect("into the inbox");
+    let db = server.env.data_dir().join("freightdrop.db");
+    let claimed = || claimed(&db, "big.csv");
     wait_for(
-        "big.csv picked up from the inbox",
+        "big.csv claimed by the inbox",
         Duration::from_secs(120),
-        || !home.join("big.csv").exists(),
+        claimed,
     );
-    let in_done = || home.join("done/big.csv").exists();
+    let in_done = || !claimed() || home.join("done/big.csv").exists();
     let mut slowest = Duration::ZERO;
     let mut logins_during_commit = 0;
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -114,6 +132,11 @@ async fn logins_answer_and_are_recorded_while_a_million_row_file_commits() {
         "a login took {slowest:?} while a 1,000,000-row file was imported"
     );
     eprintln!("{logins_during_commit} FTP+SFTP login pairs during the import, slowest {slowest:?}");
+    assert!(
+        home.join("done/big.csv").exists(),
+        "big.csv did not end in done/: {:?}",
+        common::inbox::placed(&home)
+    );
     let store = server.env.store().await;
     wait_for(
         "alice's last login recorded",
