@@ -74,8 +74,9 @@ async fn write_batches(db: Db, mut rx: mpsc::Receiver<Login>) {
     }
 }
 
+/// One statement per user, each its own commit: no lock is held across an await, so a stalled
+/// runtime (or a slow batch) never keeps the database's writer from anyone else.
 async fn write(db: &Db, batch: &HashMap<String, (Protocol, i64)>) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
     for (name, (protocol, at)) in batch {
         sqlx::query(
             "UPDATE users SET last_login_at = $1, last_login_protocol = $2 WHERE name = $3",
@@ -83,8 +84,8 @@ async fn write(db: &Db, batch: &HashMap<String, (Protocol, i64)>) -> Result<(), 
         .bind(*at)
         .bind(protocol.as_str())
         .bind(name.as_str())
-        .execute(&mut *tx)
+        .execute(db.pool())
         .await?;
     }
-    tx.commit().await
+    Ok(())
 }
