@@ -219,6 +219,15 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub shutdown_grace: Option<u64>,
+    /// Free bytes of the data dir's file system under which `/healthz` reports the disk as
+    /// degraded [default: 1073741824].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MIN_FREE_SPACE",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub min_free_space: Option<u64>,
     /// Inbox files processed at once [default: the number of cores, 2 to 8].
     #[arg(
         long,
@@ -298,6 +307,7 @@ struct FileConfig {
     login_failure_window: Option<u64>,
     login_block: Option<u64>,
     shutdown_grace: Option<u64>,
+    min_free_space: Option<u64>,
     inbox_workers: Option<u32>,
     inbox_max_file_size: Option<u64>,
     inbox_max_memory: Option<u64>,
@@ -416,6 +426,8 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// Time running transfers get on shutdown.
     pub shutdown_grace: Duration,
+    /// Free bytes of the data dir's file system under which the disk is reported degraded.
+    pub min_free_space: u64,
     /// How the inbox processes files.
     pub inbox: InboxConfig,
 }
@@ -645,6 +657,10 @@ impl Config {
             admission,
             login_policy,
             shutdown_grace,
+            min_free_space: args
+                .min_free_space
+                .or(file.min_free_space)
+                .unwrap_or(1024 * 1024 * 1024),
             inbox,
         })
     }
@@ -715,6 +731,7 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "login_block = {}", self.login_policy.block_for.as_secs())?;
         writeln!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())?;
+        writeln!(f, "min_free_space = {}", self.min_free_space)?;
         writeln!(f, "inbox_workers = {}", self.inbox.workers)?;
         writeln!(f, "inbox_max_file_size = {}", self.inbox.max_file_bytes)?;
         writeln!(f, "inbox_max_memory = {}", self.inbox.max_memory)?;

@@ -63,8 +63,11 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
         let pool_options = match backend {
             Backend::Sqlite => {
+                // More than the most inbox workers (8), each of which may hold a connection
+                // while it waits for SQLite's one writer: a login's reads (WAL readers never
+                // wait for the writer) must always find a free connection.
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(16)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute(

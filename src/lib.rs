@@ -24,6 +24,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod partner;
+pub mod permissions;
 pub mod server;
 pub mod sftp;
 pub mod staff;

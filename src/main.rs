@@ -7,5 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     inbox_processor::memory::keep_freed_memory();
+    // Everything the server and the commands create is for freightdrop's user only.
+    freightdrop::permissions::restrict_new_files();
     freightdrop::cli::main()
 }

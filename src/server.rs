@@ -3,6 +3,7 @@
 //! period, then cancel what is left. One cancellation token, owned here, reaches every task.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -32,6 +33,22 @@ pub async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
     })
 }
 
+/// Tightens what an earlier version (or an operator) left readable by others. An operator's own
+/// TLS key file (`--tls-key`) is left as it is: it may be shared on purpose with other services.
+fn tighten_modes(config: &Config, tree: &HomeTree, key: PathBuf) {
+    let mut files = vec![config.data_dir.join(crate::sftp::host_key::FILE_NAME)];
+    if matches!(config.tls, crate::config::TlsSource::SelfSigned { .. }) {
+        files.push(key);
+    }
+    let mut private = crate::permissions::Private {
+        dirs: vec![config.data_dir.clone()],
+        homes: Some(tree.dir().to_path_buf()),
+        files,
+    };
+    private.add_sqlite(&config.database_url);
+    private.tighten();
+}
+
 /// Runs the server until a signal, then shuts down in order.
 ///
 /// # Errors
@@ -57,7 +74,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let (core, arrived) = Core::new(config, &db);
-    let (cert, _key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
+    let (cert, key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
+    tighten_modes(core.config(), &tree, key);
     tracing::info!(
         data_dir = %core.config().data_dir.display(),
         database = ?db.backend(),

@@ -100,8 +100,16 @@ async fn generated_password_is_printed_once_and_works() {
     assert!(user.require_tls);
     assert_eq!(user.format.as_deref(), Some("csv"));
     assert_eq!(user.max_upload_bytes, Some(1000));
-    let show = env.cli(&["user", "show", "bob", "--json"], None);
-    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    // The login recorder writes in the background, soon after the login.
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..100 {
+        let show = env.cli(&["user", "show", "bob", "--json"], None);
+        shown = serde_json::from_slice(&show.stdout).unwrap();
+        if shown["last_login_at"].is_i64() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(shown["protocols"], serde_json::json!(["ftps", "sftp"]));
     assert!(shown["last_login_at"].is_i64());
 }

@@ -143,7 +143,11 @@ async fn paramiko_covers_every_operation() {
     assert_eq!(f("mtime"), "1000000000");
     assert!(f("truncate-path").starts_with("PermissionError"), "{out}");
     assert_eq!(f("truncate-handle"), "2");
-    assert_eq!(f("dir-mode"), "0o755");
+    assert_eq!(
+        f("dir-mode"),
+        "0o700",
+        "new folders are private (umask 077)"
+    );
     assert_eq!(f("listdir"), "['ops.csv']");
     assert_eq!(f("listdir_attr"), "[('ops.csv', 2)]");
     assert!(

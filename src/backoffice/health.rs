@@ -1,4 +1,5 @@
-//! `/healthz` (the database answers, every listener accepts; open to anyone, it tells no more
+//! `/healthz` (the database answers, every listener accepts, the data dir's disk has
+//! `--min-free-space` left; open to anyone, it tells no more
 //! than up or down) and `/metrics` (Prometheus text, for a staff bearer token: Prometheus sends
 //! it with `authorization: {credentials: ...}` in its scrape config).
 
@@ -76,12 +77,34 @@ async fn check(state: &AppState) -> (bool, serde_json::Value) {
         healthy &= up;
         checks.insert(what, json!(if up { "up" } else { "down" }));
     }
+    let config = state.core.config();
+    let free = free_bytes(&config.data_dir).await;
+    let disk_ok = free.is_some_and(|free| free >= config.min_free_space);
+    // A full disk still serves logins and downloads, but a probe must notice it: 503 too.
+    let status = match (healthy, disk_ok) {
+        (true, true) => "ok",
+        (true, false) => "degraded",
+        (false, _) => "failing",
+    };
+    healthy &= disk_ok;
     let body = json!({
-        "status": if healthy { "ok" } else { "failing" },
+        "status": status,
         "database": if database { "up" } else { "down" },
+        "disk": if disk_ok { "ok" } else { "degraded" },
         "listeners": checks,
     });
     (healthy, body)
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `dir`; `None` when it can't
+/// be read.
+async fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let dir = dir.to_path_buf();
+    let stat = tokio::task::spawn_blocking(move || rustix::fs::statvfs(&dir).ok())
+        .await
+        .ok()
+        .flatten()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 async fn metrics(State(state): State<AppState>, _staffer: Staffer) -> Response {

@@ -174,7 +174,7 @@ fn copy_into_inbox(source: &Path, inbox: &Path, name: &str) -> Result<(), Failur
     if same {
         return Ok(());
     }
-    let copied = StagedFile::create(&target, 0o644)
+    let copied = StagedFile::create(&target, 0o600)
         .and_then(|staged| {
             std::io::copy(&mut std::fs::File::open(source)?, &mut staged.file())?;
             staged.place(Placement::NoReplace)

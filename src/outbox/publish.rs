@@ -80,7 +80,7 @@ impl Outbox {
         }
         let target = out_dir.join(name);
         let place = target.clone();
-        let staged = tokio::task::spawn_blocking(move || StagedFile::create(&place, 0o644))
+        let staged = tokio::task::spawn_blocking(move || StagedFile::create(&place, 0o600))
             .await
             .map_err(|e| OutboxError::Io(std::io::Error::other(e)))??;
         let file = tokio::fs::File::from_std(staged.file().try_clone()?);

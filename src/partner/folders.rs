@@ -104,7 +104,7 @@ impl PartnerFiles {
     }
 
     /// Makes folder `wire`, with permission bits `mode` (bounded, see
-    /// [`super::bounded_mode`]; 0755 when `None`).
+    /// [`super::bounded_mode`]; 0700 when `None`).
     ///
     /// # Errors
     /// [`FileError::Exists`] (also for the top and the reserved folders), or a jail refusal.
@@ -113,7 +113,7 @@ impl PartnerFiles {
         if path.is_root() || path.is_reserved_folder() {
             return Err(FileError::Exists);
         }
-        let mode = super::bounded_mode(mode.unwrap_or(0o755), true);
+        let mode = super::bounded_mode(mode.unwrap_or(0o700), true);
         let this = self.clone();
         let made = path.clone();
         blocking(move || {

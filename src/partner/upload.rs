@@ -88,7 +88,7 @@ impl Upload {
             }
             _ => {}
         }
-        let staged = StagedFile::create_in(folder, &name, 0o644)?;
+        let staged = StagedFile::create_in(folder, &name, 0o600)?;
         let file = staged.file().try_clone()?;
         let mut end = 0;
         if let UploadMode::Extend { .. } = mode {

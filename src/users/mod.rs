@@ -5,6 +5,7 @@
 mod account;
 mod keys;
 mod login_cache;
+mod login_recorder;
 pub mod password;
 mod store;
 

@@ -12,6 +12,7 @@ use super::account::{
 };
 use super::keys::{KeyError, PublicKey};
 use super::login_cache::LoginCache;
+use super::login_recorder::LoginRecorder;
 use super::password::{self, Password, PasswordError};
 use crate::clock::now;
 use crate::db::Db;
@@ -119,6 +120,7 @@ pub struct UserStore {
     db: Db,
     tree: HomeTree,
     recent_logins: LoginCache,
+    logins: LoginRecorder,
 }
 
 impl UserStore {
@@ -128,6 +130,7 @@ impl UserStore {
             db,
             tree,
             recent_logins: LoginCache::default(),
+            logins: LoginRecorder::default(),
         }
     }
 
@@ -433,7 +436,7 @@ impl UserStore {
             self.recent_logins.remember(name, &hash, &offered);
         }
         check_access(&user, protocol)?;
-        self.touch_login(name, protocol).await?;
+        self.touch_login(name, protocol);
         Ok(user)
     }
 
@@ -455,20 +458,14 @@ impl UserStore {
             return Err(AuthError::Denied(Denial::BadCredentials));
         }
         check_access(&user, Protocol::Sftp)?;
-        self.touch_login(name, Protocol::Sftp).await?;
+        self.touch_login(name, Protocol::Sftp);
         Ok(user)
     }
 
-    async fn touch_login(&self, name: &str, protocol: Protocol) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE users SET last_login_at = $1, last_login_protocol = $2 WHERE name = $3",
-        )
-        .bind(now())
-        .bind(protocol.as_str())
-        .bind(name)
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
+    /// Records the login in the background: a login never waits for the database's writer
+    /// (a big import's transaction) and still succeeds when the write fails (a full disk).
+    fn touch_login(&self, name: &str, protocol: Protocol) {
+        self.logins.record(&self.db, name, protocol, now());
     }
 
     async fn keys_of(&self, name: &str) -> Result<Vec<UserKey>, UserError> {
