@@ -21,10 +21,13 @@ struct Login {
     at: i64,
 }
 
-/// A handle on the recorder; the writer task starts with the first login.
+/// A handle on the recorder; the writer task starts with the first login, on the runtime the
+/// recorder was made on (the server's main one), not on whichever channel's worker logged in
+/// first.
 #[derive(Debug, Clone, Default)]
 pub(super) struct LoginRecorder {
     queue: Arc<OnceLock<mpsc::Sender<Login>>>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Login {
@@ -34,11 +37,23 @@ impl std::fmt::Debug for Login {
 }
 
 impl LoginRecorder {
+    /// A recorder whose writer will run on the current runtime, if there is one.
+    pub(super) fn new() -> Self {
+        Self {
+            queue: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
     /// Queues a login of `name` over `protocol` at `at`; never waits.
     pub(super) fn record(&self, db: &Db, name: &str, protocol: Protocol, at: i64) {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_batches(db.clone(), rx));
+            let writer = write_batches(db.clone(), rx);
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(writer)),
+                None => drop(tokio::spawn(writer)),
+            }
             tx
         });
         let login = Login {

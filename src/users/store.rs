@@ -130,7 +130,7 @@ impl UserStore {
             db,
             tree,
             recent_logins: LoginCache::default(),
-            logins: LoginRecorder::default(),
+            logins: LoginRecorder::new(),
         }
     }
 
