@@ -38,6 +38,10 @@ pub async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<Tc
 /// When the store can't be opened or a listener can't be bound.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let signal = shutdown_signal()?;
+    match crate::descriptors::raise_open_files() {
+        Some(limit) => tracing::info!(limit, "open-files limit"),
+        None => tracing::info!("open-files limit: unlimited"),
+    }
     let db = Db::connect(&config.database_url)
         .await
         .context("opening the database")?;
