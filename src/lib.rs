@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod descriptors;
 pub mod exchange;
 pub mod folder;
 pub mod ftp;

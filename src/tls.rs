@@ -93,8 +93,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CertErr
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| CertError::Generate(e.to_string()))?;
+    let certified = self_signed(names).map_err(|e| CertError::Generate(e.to_string()))?;
     // The key first, so a cert never exists without its key.
     let write = |path: &Path, bytes: &[u8], mode| {
         crate::key_file::replace(path, bytes, mode).map_err(|source| CertError::Io {
@@ -109,6 +108,24 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CertErr
         0o600,
     )?;
     write(cert_path, certified.cert.pem().as_bytes(), 0o644)
+}
+
+/// How long a generated certificate is valid: one year from its making.
+const SELF_SIGNED_VALIDITY: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
+/// A self-signed certificate for `names`, valid from a day ago (clock skew) for
+/// [`SELF_SIGNED_VALIDITY`].
+fn self_signed(names: Vec<String>) -> Result<rcgen::CertifiedKey, rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(names)?;
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+    params.not_before = now - std::time::Duration::from_secs(86_400);
+    params.not_after = now + SELF_SIGNED_VALIDITY;
+    let key_pair = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key_pair)?;
+    Ok(rcgen::CertifiedKey { cert, key_pair })
 }
 
 #[cfg(test)]
@@ -129,6 +146,31 @@ mod tests {
             .contains("PRIVATE KEY"));
         let (cert2, _) = ensure(&source).unwrap();
         assert_eq!(std::fs::read(cert2).unwrap(), first);
+    }
+
+    #[test]
+    fn self_signed_certificate_is_valid_one_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TlsSource::SelfSigned {
+            dir: dir.path().join("certs"),
+        };
+        let (cert, _) = ensure(&source).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-checkend"])
+            .arg((364 * 86_400).to_string())
+            .arg("-in")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "expires within 364 days");
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-checkend"])
+            .arg((366 * 86_400).to_string())
+            .arg("-in")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "still valid after 366 days");
     }
 
     #[test]
