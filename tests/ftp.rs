@@ -309,3 +309,23 @@ async fn lftp_mirrors_many_files_up_over_ftp_and_ftps() {
         }
     }
 }
+
+/// TLS 1.2 with `openssl s_client`: a client that prefers ChaCha20 still gets the server's first
+/// choice, AES-256-GCM.
+#[tokio::test]
+async fn the_server_order_of_tls12_cipher_suites_wins() {
+    let server = server_with_alice(&[]).await;
+    let connect = format!("127.0.0.1:{}", server.port("ftp"));
+    let out = Command::new("openssl")
+        .args(["s_client", "-starttls", "ftp", "-connect", &connect, "-tls1_2", "-cipher"])
+        .arg("ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"),
+        "the server's order was not used:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

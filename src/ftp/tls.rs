@@ -2,7 +2,8 @@
 //! configured or generated PEM files. TLS 1.3 session tickets are turned off: clients close a
 //! data connection with the unread ticket still queued, the kernel answers with a reset, and the
 //! upload fails with 426 (lftp and curl both hit it). TLS 1.2 resumption stays on, so lftp's new
-//! TLS session per data connection is cheap.
+//! TLS session per data connection is cheap. The server's order of cipher suites wins over the
+//! client's ([`SUITES`]: AES-GCM first, then ChaCha20; forward-secret AEAD suites only).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +11,19 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The cipher suites offered, in the server's order of preference.
+const SUITES: &[rustls::SupportedCipherSuite] = &[
+    rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+    rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+    rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+];
 
 /// Builds the shared server configuration from PEM files.
 ///
@@ -23,7 +37,10 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
     anyhow::ensure!(!chain.is_empty(), "no certificate in {}", cert.display());
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading the private key {}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: SUITES.to_vec(),
+        ..rustls::crypto::ring::default_provider()
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS versions")?
@@ -33,5 +50,6 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS ticketer")?;
     config.send_tls13_tickets = 0;
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
