@@ -211,6 +211,16 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub login_block: Option<u64>,
+    /// Well-signed track & trace requests of one API user for unknown shipments or with wrong
+    /// postcodes, within the login failure window, that block that API user for the login block
+    /// time [default: 50].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_TRACKING_MAX_MISSES",
+        global = true,
+        value_name = "N"
+    )]
+    pub tracking_max_misses: Option<u32>,
     /// Seconds running transfers get to finish on shutdown [default: 30].
     #[arg(
         long,
@@ -306,6 +316,7 @@ struct FileConfig {
     login_max_failures: Option<u32>,
     login_failure_window: Option<u64>,
     login_block: Option<u64>,
+    tracking_max_misses: Option<u32>,
     shutdown_grace: Option<u64>,
     min_free_space: Option<u64>,
     inbox_workers: Option<u32>,
@@ -424,6 +435,9 @@ pub struct Config {
     pub admission: AdmissionPolicy,
     /// Blocking of addresses with repeated failed logins.
     pub login_policy: LoginPolicy,
+    /// Blocking of API users whose well-signed track & trace requests keep missing: the login
+    /// policy's window and block time, with its own count.
+    pub tracking_misses: LoginPolicy,
     /// Time running transfers get on shutdown.
     pub shutdown_grace: Duration,
     /// Free bytes of the data dir's file system under which the disk is reported degraded.
@@ -558,6 +572,15 @@ impl Config {
                 args.login_block.or(file.login_block).unwrap_or(900),
             )?,
         };
+        let tracking_misses = LoginPolicy {
+            max_failures: positive(
+                "--tracking-max-misses",
+                args.tracking_max_misses
+                    .or(file.tracking_max_misses)
+                    .unwrap_or(50),
+            )?,
+            ..login_policy
+        };
         let shutdown_grace = Duration::from_secs(
             args.shutdown_grace
                 .or(file.shutdown_grace)
@@ -656,6 +679,7 @@ impl Config {
             max_sessions_per_user,
             admission,
             login_policy,
+            tracking_misses,
             shutdown_grace,
             min_free_space: args
                 .min_free_space
@@ -730,6 +754,11 @@ impl fmt::Display for Config {
             self.login_policy.window.as_secs()
         )?;
         writeln!(f, "login_block = {}", self.login_policy.block_for.as_secs())?;
+        writeln!(
+            f,
+            "tracking_max_misses = {}",
+            self.tracking_misses.max_failures
+        )?;
         writeln!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())?;
         writeln!(f, "min_free_space = {}", self.min_free_space)?;
         writeln!(f, "inbox_workers = {}", self.inbox.workers)?;

@@ -450,6 +450,71 @@ async fn repeated_bad_signatures_block_the_address(backend: Backend) {
 }
 
 on_both_backends!(
+    guesses_with_a_good_signature_block_that_api_user,
+    super::guesses_with_a_good_signature_block_that_api_user
+);
+async fn guesses_with_a_good_signature_block_that_api_user(backend: Backend) {
+    let s = scenario(
+        backend,
+        &["--tracking-max-misses", "5", "--login-block", "3"],
+    )
+    .await;
+    // A legitimate lookup before the limit is answered.
+    let reply = s.get(&Scenario::query("S1", "7418EV", now(), &s.secret), None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Unknown shipments and wrong postcodes, each well signed, count as misses; an answered
+    // request in between does not wipe them.
+    for (shipment, postcode) in [
+        ("S404", "7418EV"),
+        ("S405", "7418EV"),
+        ("S1", "1000AA"),
+        ("S406", "7418EV"),
+    ] {
+        let reply = s.get(&Scenario::query(shipment, postcode, now(), &s.secret), None);
+        assert_eq!(reply.status, 401, "{shipment} {postcode}: {reply:?}");
+    }
+    let reply = s.get(&Scenario::query("S1", "7418EV", now(), &s.secret), None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let reply = s.get(&Scenario::query("S1", "9999ZZ", now(), &s.secret), None);
+    assert_eq!(reply.status, 401, "{reply:?}");
+    // The fifth miss blocked this API user: every further guess, and even a good lookup, gets
+    // 429 with Retry-After, so a captured signature can't be used to guess IDs.
+    for guess in 0..20 {
+        let reply = s.get(
+            &Scenario::query(&format!("G{guess}"), "7418EV", now(), &s.secret),
+            None,
+        );
+        assert_eq!(reply.status, 429, "guess {guess}: {reply:?}");
+    }
+    let reply = s.get(&Scenario::query("S1", "7418EV", now(), &s.secret), None);
+    assert_eq!(reply.status, 429, "{reply:?}");
+    assert!(
+        reply
+            .body
+            .contains("too many requests for unknown shipments"),
+        "{}",
+        reply.body
+    );
+    // Another API user from the same address is not blocked.
+    let reply = s.get(
+        &Scenario::query("T1", "7418EV", now(), &s.other_secret),
+        None,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // After the block time the API user is answered again.
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    let reply = s.get(&Scenario::query("S1", "7418EV", now(), &s.secret), None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        s.server
+            .log()
+            .contains("API user blocked after repeated track & trace requests"),
+        "{}",
+        s.server.log()
+    );
+}
+
+on_both_backends!(
     apikey_add_prints_the_secret_once,
     super::apikey_add_prints_the_secret_once
 );

@@ -16,7 +16,7 @@ use super::request::Client;
 use super::AppState;
 use crate::metrics::TrackResult;
 use crate::tracking::view::OrderView;
-use crate::tracking::{xml, TrackError, TrackRequest};
+use crate::tracking::{xml, Refusal, TrackError, TrackRequest};
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -51,22 +51,11 @@ async fn order(
     let metrics = &state.core.metrics();
     if peer.is_some_and(|ip| failures.is_blocked(ip)) {
         metrics.tracking(TrackResult::Blocked);
-        let mut response = reply(
+        return too_many(
+            &state,
             format,
-            StatusCode::TOO_MANY_REQUESTS,
             "too many failed requests from this address; try again later",
         );
-        let retry = state
-            .core
-            .config()
-            .login_policy
-            .block_for
-            .as_secs()
-            .to_string();
-        if let Ok(value) = HeaderValue::from_str(&retry) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
     }
     let [shipment_id, postcode, ts, sig] = match parameters(&uri) {
         Ok(values) => values,
@@ -105,8 +94,19 @@ async fn order(
                 },
             }
         }
+        Err(TrackError::Refused(Refusal::SignerBlocked)) => {
+            metrics.tracking(TrackResult::Blocked);
+            tracing::info!(peer = ?peer, reason = %Refusal::SignerBlocked, "track & trace refused");
+            too_many(
+                &state,
+                format,
+                "too many requests for unknown shipments; try again later",
+            )
+        }
         Err(TrackError::Refused(refusal)) => {
             metrics.tracking(TrackResult::Refused);
+            // Only an answered request forgives the address: a good signature with a guessed
+            // shipment ID is counted against its API user instead.
             if refusal.is_bad_signature() {
                 if let Some(ip) = peer.filter(|ip| failures.record(*ip)) {
                     tracing::warn!(
@@ -114,9 +114,6 @@ async fn order(
                         "address blocked after repeated failed track & trace signatures"
                     );
                 }
-            } else if let Some(ip) = peer {
-                // The signature was good: the caller is a known API user.
-                failures.forgive(ip);
             }
             tracing::info!(peer = ?peer, reason = %refusal, "track & trace refused");
             reply(format, StatusCode::UNAUTHORIZED, UNAUTHORIZED)
@@ -131,6 +128,22 @@ async fn order(
             )
         }
     }
+}
+
+/// A 429 with `message` and a `Retry-After` of the block time.
+fn too_many(state: &AppState, format: Format, message: &str) -> Response {
+    let mut response = reply(format, StatusCode::TOO_MANY_REQUESTS, message);
+    let retry = state
+        .core
+        .config()
+        .login_policy
+        .block_for
+        .as_secs()
+        .to_string();
+    if let Ok(value) = HeaderValue::from_str(&retry) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The four parameters in contract order, names matched ignoring case.

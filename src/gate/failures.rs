@@ -1,9 +1,11 @@
-//! Failed logins per client (an IPv4 address or an IPv6 /64, see `network`): N failures within
-//! a window block the client for a while.
+//! Failures per client: N failures within a window block the client for a while. The client
+//! is an address (an IPv4 address or an IPv6 /64, see `network`) for failed logins, or any
+//! other key, such as the API user whose well-signed track & trace requests keep missing.
 //! Kept in memory, per process; a restart forgets them, which only gives an attacker a restart's
 //! worth of extra tries.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,14 +19,35 @@ struct Record {
     blocked_until: Option<Instant>,
 }
 
-/// The failure counter shared by every frontend.
-#[derive(Debug, Clone)]
-pub struct FailedLogins {
-    policy: LoginPolicy,
-    records: Arc<Mutex<HashMap<IpAddr, Record>>>,
+/// What failures are counted per.
+pub trait FailureKey: Hash + Eq + Clone {
+    /// The client this key counts as (an IPv6 address counts as its /64).
+    fn client(self) -> Self;
 }
 
-impl FailedLogins {
+impl FailureKey for IpAddr {
+    fn client(self) -> Self {
+        client_of(self)
+    }
+}
+
+impl FailureKey for String {
+    fn client(self) -> Self {
+        self
+    }
+}
+
+/// A failure counter per client `K`.
+#[derive(Debug, Clone)]
+pub struct Failures<K> {
+    policy: LoginPolicy,
+    records: Arc<Mutex<HashMap<K, Record>>>,
+}
+
+/// The failed-login counter per address, shared by every frontend.
+pub type FailedLogins = Failures<IpAddr>;
+
+impl<K: FailureKey> Failures<K> {
     /// An empty counter with `policy`.
     pub fn new(policy: LoginPolicy) -> Self {
         Self {
@@ -34,8 +57,8 @@ impl FailedLogins {
     }
 
     /// Whether `peer` is blocked now.
-    pub fn is_blocked(&self, peer: IpAddr) -> bool {
-        let peer = client_of(peer);
+    pub fn is_blocked(&self, peer: K) -> bool {
+        let peer = peer.client();
         let now = Instant::now();
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records
@@ -45,8 +68,8 @@ impl FailedLogins {
     }
 
     /// Records a failure from `peer`; returns whether this one blocked it.
-    pub fn record(&self, peer: IpAddr) -> bool {
-        let peer = client_of(peer);
+    pub fn record(&self, peer: K) -> bool {
+        let peer = peer.client();
         let now = Instant::now();
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         // Keep the map from growing without bound under a spray of addresses.
@@ -73,8 +96,8 @@ impl FailedLogins {
     }
 
     /// Forgets the failures of `peer` after a successful login.
-    pub fn forgive(&self, peer: IpAddr) {
-        let peer = client_of(peer);
+    pub fn forgive(&self, peer: K) {
+        let peer = peer.client();
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(record) = records.get(&peer) {
             if record.blocked_until.is_none() {
@@ -136,6 +159,15 @@ mod tests {
         );
         assert!(failures.is_blocked(first));
         assert!(!failures.is_blocked(elsewhere));
+    }
+
+    #[test]
+    fn any_key_can_be_counted() {
+        let misses: Failures<String> = Failures::new(policy(2, 60_000, 60_000));
+        assert!(!misses.record("shop-api".to_owned()));
+        assert!(misses.record("shop-api".to_owned()));
+        assert!(misses.is_blocked("shop-api".to_owned()));
+        assert!(!misses.is_blocked("other-api".to_owned()));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub use admission::{Admission, AdmissionPolicy, Admissions, AdmitRefusal};
-pub use failures::FailedLogins;
+pub use failures::{FailedLogins, Failures};
 pub use sessions::{Ending, Session, SessionLimits, SessionPermit};
 pub use turns::{CheckTurns, Turn};
 

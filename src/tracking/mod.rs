@@ -17,17 +17,19 @@ use inbox_processor::orders::postcode_key;
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::gate::FailedLogins;
+use crate::gate::{FailedLogins, Failures};
 use keys::ApiKeys;
 use secrets::{KeyFile, KeyFileError, SealingKey};
 use signature::TimestampError;
 
-/// The API users, the key that opens their secrets, and the failed signatures per address.
+/// The API users, the key that opens their secrets, the failed signatures per address, and the
+/// misses (unknown shipments, wrong postcodes) per API user.
 #[derive(Debug, Clone)]
 pub struct Tracking {
     keys: ApiKeys,
     sealing: SealingKey,
     failures: FailedLogins,
+    misses: Failures<String>,
 }
 
 /// One track & trace request, its parameters as the caller sent them.
@@ -69,6 +71,9 @@ pub enum Refusal {
     /// The shipment's delivery postcode is another one.
     #[error("the postcode does not match the shipment's delivery postcode")]
     WrongPostcode,
+    /// The signer sent too many requests for unknown shipments or with wrong postcodes lately.
+    #[error("the API user is blocked after repeated misses")]
+    SignerBlocked,
 }
 
 impl Refusal {
@@ -78,6 +83,13 @@ impl Refusal {
     /// partner with a wrong clock behind a shared proxy would block the others.
     pub fn is_bad_signature(self) -> bool {
         matches!(self, Self::NoKey)
+    }
+
+    /// Whether a correctly signed request missed: the shipment is unknown to the signer's
+    /// customer or the postcode is wrong. Counted against the API user, so that one captured
+    /// signature can't be used to guess shipment IDs.
+    pub fn is_miss(self) -> bool {
+        matches!(self, Self::UnknownShipment | Self::WrongPostcode)
     }
 }
 
@@ -104,15 +116,22 @@ impl Tracking {
             sealing,
             db,
             FailedLogins::new(config.login_policy),
+            Failures::new(config.tracking_misses),
         ))
     }
 
-    /// Track & trace with a given key and failure counter.
-    pub fn with_key(sealing: SealingKey, db: Db, failures: FailedLogins) -> Self {
+    /// Track & trace with a given key and counters of failed signatures and misses.
+    pub fn with_key(
+        sealing: SealingKey,
+        db: Db,
+        failures: FailedLogins,
+        misses: Failures<String>,
+    ) -> Self {
         Self {
             keys: ApiKeys::new(db),
             sealing,
             failures,
+            misses,
         }
     }
 
@@ -140,11 +159,34 @@ impl Tracking {
     pub async fn track(&self, request: &TrackRequest<'_>, now: i64) -> Result<Tracked, TrackError> {
         signature::check_timestamp(request.ts, now).map_err(Refusal::from)?;
         let (api_user, customer) = self.signer(request.ts, request.sig).await?;
-        if let Err(e) = self.keys.touch(&api_user).await {
+        if self.misses.is_blocked(api_user.clone()) {
+            return Err(Refusal::SignerBlocked.into());
+        }
+        let found = self.find(request, &api_user, &customer).await;
+        if let Err(TrackError::Refused(refusal)) = &found {
+            if refusal.is_miss() && self.misses.record(api_user.clone()) {
+                tracing::warn!(
+                    api_user,
+                    "API user blocked after repeated track & trace requests for unknown shipments \
+                     or with wrong postcodes"
+                );
+            }
+        }
+        found
+    }
+
+    /// The shipment `request` asks for, when it is `customer`'s with that delivery postcode.
+    async fn find(
+        &self,
+        request: &TrackRequest<'_>,
+        api_user: &str,
+        customer: &str,
+    ) -> Result<Tracked, TrackError> {
+        if let Err(e) = self.keys.touch(api_user).await {
             tracing::warn!(api_user, error = %e, "cannot record the API user's last use");
         }
         let pool = self.db().pool();
-        let shipment = lookup::shipment(pool, &customer, request.shipment_id)
+        let shipment = lookup::shipment(pool, customer, request.shipment_id)
             .await
             .map_err(|e| TrackError::Unavailable(e.to_string()))?
             .ok_or(Refusal::UnknownShipment)?;
@@ -162,7 +204,7 @@ impl Tracking {
             .await
             .map_err(|e| TrackError::Unavailable(e.to_string()))?;
         Ok(Tracked {
-            api_user,
+            api_user: api_user.to_owned(),
             shipment,
             history,
         })
