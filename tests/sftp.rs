@@ -307,9 +307,11 @@ async fn an_aborted_upload_leaves_nothing_that_looks_complete() {
         || names(&home) == HOME_FOLDERS,
     );
     assert!(!arrived(&server, "aborted.csv"));
-    assert!(server
-        .log()
-        .contains("upload not completed; partial file removed"));
+    wait_for("the removal to be logged", Duration::from_secs(10), || {
+        server
+            .log()
+            .contains("upload not completed; partial file removed")
+    });
 }
 
 #[tokio::test]

@@ -255,8 +255,11 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if self.take_staged().is_some() {
+        // Logged before the staged file is dropped (which removes it), so
+        // anyone who sees the file gone also finds the line in the log.
+        if let Some(staged) = self.take_staged() {
             tracing::info!(partner = %self.session.partner(), file = %self.path, "upload not completed; partial file removed");
+            drop(staged);
         }
     }
 }
