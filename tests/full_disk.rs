@@ -65,11 +65,7 @@ fn free_bytes(path: &Path) -> u64 {
 }
 
 fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
-        .args(["-sS", "--max-time", "30"])
-        .args(args)
-        .output()
-        .expect("curl")
+    common::curl::curl(30, args)
 }
 
 /// `/healthz`: the status code and the body.

@@ -11,8 +11,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::curl::{ftp_url, timed};
 use common::server::{wait_for, TestServer};
 use common::Backend;
 
@@ -56,31 +57,18 @@ fn peak_memory(pid: u32) -> u64 {
 
 /// How long an FTP login (and a listing) takes.
 fn ftp_login(server: &TestServer) -> Duration {
-    let started = Instant::now();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--list-only"])
-        .arg(format!(
-            "ftp://alice:{PASSWORD}@127.0.0.1:{}/",
-            server.port("ftp")
-        ))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed()
+    timed(
+        10,
+        &["--list-only", &ftp_url(server, "alice", PASSWORD, "")],
+        "login",
+    )
 }
 
 fn upload(server: &TestServer, local: &Path, names: &[&str]) {
     let glob = format!("{{{}}}", names.join(","));
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "300", "-T", &glob])
-        .arg(format!(
-            "ftp://alice:{PASSWORD}@127.0.0.1:{}/",
-            server.port("ftp")
-        ))
+        .arg(ftp_url(server, "alice", PASSWORD, ""))
         .current_dir(local)
         .output()
         .expect("curl");

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::curl::{curl, curl_ok, ftp_url, sftp_url, timed};
 use common::server::{wait_for, TestServer};
 use common::{Backend, TestEnv};
 
@@ -24,38 +25,15 @@ const LOGIN_BOUND: Duration = Duration::from_secs(2);
 
 /// How long one FTP login with a listing takes.
 fn ftp_login(server: &TestServer) -> Duration {
-    let started = Instant::now();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--list-only"])
-        .arg(format!(
-            "ftp://alice:{PASSWORD}@127.0.0.1:{}/out/",
-            server.port("ftp")
-        ))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "FTP login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed()
+    let url = ftp_url(server, "alice", PASSWORD, "out/");
+    timed(30, &["--list-only", &url], "FTP login")
 }
 
 /// How long one SFTP login (password, curl's libssh2) with a listing takes.
 fn sftp_login(server: &TestServer) -> Duration {
-    let started = Instant::now();
-    let out = Command::new("curl")
-        .args(["-sS", "-k", "--max-time", "30", "-u"])
-        .arg(format!("alice:{PASSWORD}"))
-        .arg(format!("sftp://127.0.0.1:{}/out/", server.port("sftp")))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "SFTP login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed()
+    let user = format!("alice:{PASSWORD}");
+    let url = sftp_url(server, "out/");
+    timed(30, &["-k", "-u", &user, &url], "SFTP login")
 }
 
 /// Whether the inbox holds an open claim on `name` (its ledger row, read-only from the SQLite
@@ -206,33 +184,21 @@ async fn open_modes_are_tightened_at_start_and_new_files_are_private() {
     assert_eq!(mode(&homes.join("bob")), 0o700, "a new home");
     let local = server.env.dir.path().join("upload.txt");
     std::fs::write(&local, "hello\n").unwrap();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "-T"])
-        .arg(&local)
-        .arg(format!(
-            "ftp://bob:bob-password@127.0.0.1:{}/out/upload.txt",
-            server.port("ftp")
-        ))
-        .output()
-        .expect("curl");
+    let local = local.to_str().expect("a UTF-8 temp path");
+    let out = curl(
+        30,
+        &[
+            "-T",
+            local,
+            &ftp_url(&server, "bob", "bob-password", "out/upload.txt"),
+        ],
+    );
     if out.status.success() {
         assert_eq!(mode(&homes.join("bob/out/upload.txt")), 0o600, "an upload");
     } else {
         // out/ may be download-only: upload into the inbox root under a name it leaves alone.
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "30", "-T"])
-            .arg(&local)
-            .arg(format!(
-                "ftp://bob:bob-password@127.0.0.1:{}/notes.txt",
-                server.port("ftp")
-            ))
-            .output()
-            .expect("curl");
-        assert!(
-            out.status.success(),
-            "upload: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let url = ftp_url(&server, "bob", "bob-password", "notes.txt");
+        curl_ok(30, &["-T", local, &url], "upload");
         let placed = ["notes.txt", "error/notes.txt", "done/notes.txt"]
             .iter()
             .map(|p| homes.join("bob").join(p))
