@@ -120,9 +120,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     inbox.abort();
-    // Downloads and moves reported by the sessions that just ended are written before the
-    // database closes.
+    // Downloads and moves reported by the sessions that just ended, and their logins, are
+    // written before the database closes.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core.outbox().close()).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        core.users().flush_logins(),
+    )
+    .await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

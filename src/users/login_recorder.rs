@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::account::Protocol;
 use crate::db::Db;
@@ -21,12 +21,18 @@ struct Login {
     at: i64,
 }
 
+/// What the writer is sent: a login, or a request to say when all before it are written.
+enum Entry {
+    Login(Login),
+    Flush(oneshot::Sender<()>),
+}
+
 /// A handle on the recorder; the writer task starts with the first login, on the runtime the
 /// recorder was made on (the server's main one), not on whichever channel's worker logged in
 /// first.
 #[derive(Debug, Clone, Default)]
 pub(super) struct LoginRecorder {
-    queue: Arc<OnceLock<mpsc::Sender<Login>>>,
+    queue: Arc<OnceLock<mpsc::Sender<Entry>>>,
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -61,30 +67,50 @@ impl LoginRecorder {
             protocol,
             at,
         };
-        if queue.try_send(login).is_err() {
+        if queue.try_send(Entry::Login(login)).is_err() {
             tracing::debug!(user = name, "login recorder queue full, login not recorded");
+        }
+    }
+
+    /// Waits until every login queued so far is written (or its write failed). Returns at once
+    /// when no login was ever recorded.
+    pub(super) async fn flush(&self) {
+        let Some(queue) = self.queue.get() else {
+            return;
+        };
+        let (done, written) = oneshot::channel();
+        if queue.send(Entry::Flush(done)).await.is_ok() {
+            let _ = written.await;
         }
     }
 }
 
-/// Writes what is queued, the newest login per user, until every handle is gone.
-async fn write_batches(db: Db, mut rx: mpsc::Receiver<Login>) {
+/// Writes what is queued, the newest login per user, until every handle is gone; answers a
+/// flush once what came before it is written.
+async fn write_batches(db: Db, mut rx: mpsc::Receiver<Entry>) {
     while let Some(first) = rx.recv().await {
         let mut batch: HashMap<String, (Protocol, i64)> = HashMap::new();
-        let mut add = |login: Login| {
-            let newest = batch
-                .entry(login.name)
-                .or_insert((login.protocol, login.at));
-            if login.at >= newest.1 {
-                *newest = (login.protocol, login.at);
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(entry) = next {
+            match entry {
+                Entry::Login(login) => {
+                    let newest = batch
+                        .entry(login.name)
+                        .or_insert((login.protocol, login.at));
+                    if login.at >= newest.1 {
+                        *newest = (login.protocol, login.at);
+                    }
+                }
+                Entry::Flush(done) => flushes.push(done),
             }
-        };
-        add(first);
-        while let Ok(login) = rx.try_recv() {
-            add(login);
+            next = rx.try_recv().ok();
         }
         if let Err(e) = write(&db, &batch).await {
             tracing::warn!(logins = batch.len(), "last login not recorded: {e}");
+        }
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }

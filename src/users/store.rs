@@ -462,6 +462,12 @@ impl UserStore {
         Ok(user)
     }
 
+    /// Waits until the logins recorded so far are written; the server calls it at shutdown,
+    /// before the database closes.
+    pub async fn flush_logins(&self) {
+        self.logins.flush().await;
+    }
+
     /// Records the login in the background: a login never waits for the database's writer
     /// (a big import's transaction) and still succeeds when the write fails (a full disk).
     fn touch_login(&self, name: &str, protocol: Protocol) {
