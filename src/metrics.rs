@@ -3,90 +3,134 @@
 //! trace requests by result and outgoing-file events. The frontends, the gate, the inbox, the
 //! outbox and the track & trace API count into one shared [`Metrics`]; the backoffice renders
 //! it in the Prometheus text format. Counters are per process (each node is scraped on its own).
+//!
+//! The metrics are `prometheus-client` families registered once in [`Metrics::new`]; their
+//! labels are the enums below, each of whose values is named once, in [`label_values!`]. A new
+//! metric is one field, one registration and one counting method.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
 use crate::users::Protocol;
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the processing latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// How a login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginResult {
-    /// Let in.
-    Ok,
-    /// Refused: unknown user, wrong password or key, account or protocol not allowed.
-    Failed,
-    /// Refused without a check: the address is blocked.
-    Blocked,
+/// Declares a label's enum with the text of each value, the list of all values (every
+/// combination is rendered from the start, at 0) and its encoding as a label value.
+macro_rules! label_values {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$variant_meta:meta])* $variant:ident => $text:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in the order they are declared.
+            const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The value as the label shows it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(
+                &self,
+                encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+            ) -> Result<(), std::fmt::Error> {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    };
 }
 
-/// How an inbox file ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileResult {
-    /// Committed and moved to `done/`.
-    Accepted,
-    /// Moved to `error/` with its report.
-    Rejected,
+label_values! {
+    /// How a login attempt ended.
+    pub enum LoginResult {
+        /// Let in.
+        Ok => "ok",
+        /// Refused: unknown user, wrong password or key, account or protocol not allowed.
+        Failed => "failed",
+        /// Refused without a check: the address is blocked.
+        Blocked => "blocked",
+    }
 }
 
-/// How a track & trace request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackResult {
-    /// Answered with the shipment.
-    Answered,
-    /// Refused (401): bad signature, stale time, unknown shipment or postcode.
-    Refused,
-    /// Refused without a check (429): the address is blocked.
-    Blocked,
-    /// A parameter is missing or malformed (400).
-    BadRequest,
-    /// The database failed (503).
-    Unavailable,
+label_values! {
+    /// How an inbox file ended.
+    pub enum FileResult {
+        /// Committed and moved to `done/`.
+        Accepted => "accepted",
+        /// Moved to `error/` with its report.
+        Rejected => "rejected",
+    }
 }
 
-const TRACK_RESULTS: [&str; 5] = [
-    "answered",
-    "refused",
-    "blocked",
-    "bad_request",
-    "unavailable",
-];
-
-/// What happened to a published outgoing file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxEvent {
-    /// Staff published it into a partner's `out/`.
-    Published,
-    /// The partner downloaded it whole.
-    Downloaded,
-    /// The partner moved it to `done/`.
-    Done,
-    /// The partner moved it to `error/` (staff should look).
-    Error,
-    /// The partner moved it somewhere else in its home.
-    Elsewhere,
-    /// The partner deleted it.
-    Deleted,
-    /// An upload or rename replaced it.
-    Replaced,
+label_values! {
+    /// How a track & trace request ended.
+    pub enum TrackResult {
+        /// Answered with the shipment.
+        Answered => "answered",
+        /// Refused (401): bad signature, stale time, unknown shipment or postcode.
+        Refused => "refused",
+        /// Refused without a check (429): the address is blocked.
+        Blocked => "blocked",
+        /// A parameter is missing or malformed (400).
+        BadRequest => "bad_request",
+        /// The database failed (503).
+        Unavailable => "unavailable",
+    }
 }
 
-const OUTBOX_EVENTS: [&str; 7] = [
-    "published",
-    "downloaded",
-    "done",
-    "error",
-    "elsewhere",
-    "deleted",
-    "replaced",
-];
+label_values! {
+    /// What happened to a published outgoing file.
+    pub enum OutboxEvent {
+        /// Staff published it into a partner's `out/`.
+        Published => "published",
+        /// The partner downloaded it whole.
+        Downloaded => "downloaded",
+        /// The partner moved it to `done/`.
+        Done => "done",
+        /// The partner moved it to `error/` (staff should look).
+        Error => "error",
+        /// The partner moved it somewhere else in its home.
+        Elsewhere => "elsewhere",
+        /// The partner deleted it.
+        Deleted => "deleted",
+        /// An upload or rename replaced it.
+        Replaced => "replaced",
+    }
+}
+
+label_values! {
+    /// Which listener a session or login came through: the partner protocols, plus the
+    /// backoffice for staff logins.
+    enum Channel {
+        Ftp => "ftp",
+        Ftps => "ftps",
+        Sftp => "sftp",
+        Http => "http",
+    }
+}
 
 impl OutboxEvent {
     /// The event of a file leaving `out/` as the outbox records it (`done`, `error`,
@@ -103,35 +147,68 @@ impl OutboxEvent {
     }
 }
 
-/// Which listener a login came through: the protocols plus the backoffice.
-const CHANNELS: [&str; 4] = ["ftp", "ftps", "sftp", "http"];
-
-fn channel(protocol: Protocol) -> usize {
-    match protocol {
-        Protocol::Ftp => 0,
-        Protocol::Ftps => 1,
-        Protocol::Sftp => 2,
+impl From<Protocol> for Channel {
+    fn from(protocol: Protocol) -> Channel {
+        match protocol {
+            Protocol::Ftp => Channel::Ftp,
+            Protocol::Ftps => Channel::Ftps,
+            Protocol::Sftp => Channel::Sftp,
+        }
     }
 }
 
-#[derive(Debug, Default)]
+/// The partner protocols' channels (sessions and bytes have no `http`).
+const PROTOCOLS: [Channel; 3] = [Channel::Ftp, Channel::Ftps, Channel::Sftp];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByProtocol {
+    protocol: Channel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByLogin {
+    protocol: Channel,
+    result: LoginResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByFile {
+    result: FileResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByTrack {
+    result: TrackResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByEvent {
+    event: OutboxEvent,
+}
+
+#[derive(Debug)]
 struct Inner {
-    sessions: [AtomicI64; 3],
-    logins: [[AtomicU64; 3]; 4],
-    bytes_in: [AtomicU64; 3],
-    bytes_out: [AtomicU64; 3],
-    files: [AtomicU64; 2],
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
-    queue_depth: AtomicI64,
-    tracking: [AtomicU64; TRACK_RESULTS.len()],
-    outbox: [AtomicU64; OUTBOX_EVENTS.len()],
+    registry: Registry,
+    sessions: Family<ByProtocol, Gauge>,
+    logins: Family<ByLogin, Counter>,
+    bytes_in: Family<ByProtocol, Counter>,
+    bytes_out: Family<ByProtocol, Counter>,
+    files: Family<ByFile, Counter>,
+    latency: Histogram,
+    queue_depth: Gauge,
+    tracking: Family<ByTrack, Counter>,
+    outbox: Family<ByEvent, Counter>,
 }
 
 /// The shared counters; cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Metrics(Arc<Inner>);
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
 
 /// An open session, counted until dropped.
 #[derive(Debug)]
@@ -142,14 +219,103 @@ pub struct SessionGauge {
 
 impl Drop for SessionGauge {
     fn drop(&mut self) {
-        self.metrics.0.sessions[channel(self.protocol)].fetch_sub(1, Ordering::Relaxed);
+        self.metrics.sessions(self.protocol).dec();
     }
 }
 
 impl Metrics {
+    /// Registers every metric, with every combination of its labels at 0.
+    pub fn new() -> Metrics {
+        let mut inner = Inner {
+            registry: Registry::default(),
+            sessions: Family::default(),
+            logins: Family::default(),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+            files: Family::default(),
+            latency: Histogram::new(LATENCY_BUCKETS),
+            queue_depth: Gauge::default(),
+            tracking: Family::default(),
+            outbox: Family::default(),
+        };
+        for protocol in PROTOCOLS {
+            let labels = ByProtocol { protocol };
+            drop(inner.sessions.get_or_create(&labels));
+            drop(inner.bytes_in.get_or_create(&labels));
+            drop(inner.bytes_out.get_or_create(&labels));
+        }
+        for &protocol in Channel::ALL {
+            for &result in LoginResult::ALL {
+                drop(inner.logins.get_or_create(&ByLogin { protocol, result }));
+            }
+        }
+        for &result in FileResult::ALL {
+            drop(inner.files.get_or_create(&ByFile { result }));
+        }
+        for &result in TrackResult::ALL {
+            drop(inner.tracking.get_or_create(&ByTrack { result }));
+        }
+        for &event in OutboxEvent::ALL {
+            drop(inner.outbox.get_or_create(&ByEvent { event }));
+        }
+        let registry = &mut inner.registry;
+        registry.register(
+            "freightdrop_sessions",
+            "Partner sessions open now, by protocol",
+            inner.sessions.clone(),
+        );
+        registry.register(
+            "freightdrop_logins",
+            "Login attempts, by protocol (http: staff) and result",
+            inner.logins.clone(),
+        );
+        registry.register(
+            "freightdrop_received_bytes",
+            "Bytes uploaded by partners, by protocol",
+            inner.bytes_in.clone(),
+        );
+        registry.register(
+            "freightdrop_sent_bytes",
+            "Bytes downloaded by partners, by protocol",
+            inner.bytes_out.clone(),
+        );
+        registry.register(
+            "freightdrop_inbox_files",
+            "Inbox files processed by this node, by result",
+            inner.files.clone(),
+        );
+        registry.register(
+            "freightdrop_inbox_processing_seconds",
+            "Time from a file ready in the inbox to its move into done/ or error/",
+            inner.latency.clone(),
+        );
+        registry.register(
+            "freightdrop_inbox_queue_depth",
+            "Inbox files waiting, settling or being processed",
+            inner.queue_depth.clone(),
+        );
+        registry.register(
+            "freightdrop_tracking_requests",
+            "Track & trace requests, by result",
+            inner.tracking.clone(),
+        );
+        registry.register(
+            "freightdrop_outbox_events",
+            "Outgoing files published, downloaded and moved or removed by partners, by event",
+            inner.outbox.clone(),
+        );
+        Metrics(Arc::new(inner))
+    }
+
+    fn sessions(&self, protocol: Protocol) -> Gauge {
+        self.0.sessions.get_or_create_owned(&ByProtocol {
+            protocol: protocol.into(),
+        })
+    }
+
     /// Counts a session of `protocol` as open until the returned gauge is dropped.
     pub fn session(&self, protocol: Protocol) -> SessionGauge {
-        self.0.sessions[channel(protocol)].fetch_add(1, Ordering::Relaxed);
+        self.sessions(protocol).inc();
         SessionGauge {
             metrics: self.clone(),
             protocol,
@@ -158,183 +324,71 @@ impl Metrics {
 
     /// Counts a partner login attempt.
     pub fn login(&self, protocol: Protocol, result: LoginResult) {
-        self.count_login(channel(protocol), result);
+        self.count_login(protocol.into(), result);
     }
 
     /// Counts a staff login attempt on the backoffice.
     pub fn staff_login(&self, result: LoginResult) {
-        self.count_login(3, result);
+        self.count_login(Channel::Http, result);
     }
 
-    fn count_login(&self, channel: usize, result: LoginResult) {
-        let index = match result {
-            LoginResult::Ok => 0,
-            LoginResult::Failed => 1,
-            LoginResult::Blocked => 2,
-        };
-        self.0.logins[channel][index].fetch_add(1, Ordering::Relaxed);
+    fn count_login(&self, protocol: Channel, result: LoginResult) {
+        self.0
+            .logins
+            .get_or_create(&ByLogin { protocol, result })
+            .inc();
     }
 
     /// Counts bytes received from a partner (uploads).
     pub fn bytes_in(&self, protocol: Protocol, bytes: u64) {
-        self.0.bytes_in[channel(protocol)].fetch_add(bytes, Ordering::Relaxed);
+        self.0
+            .bytes_in
+            .get_or_create(&ByProtocol {
+                protocol: protocol.into(),
+            })
+            .inc_by(bytes);
     }
 
     /// Counts bytes sent to a partner (downloads).
     pub fn bytes_out(&self, protocol: Protocol, bytes: u64) {
-        self.0.bytes_out[channel(protocol)].fetch_add(bytes, Ordering::Relaxed);
+        self.0
+            .bytes_out
+            .get_or_create(&ByProtocol {
+                protocol: protocol.into(),
+            })
+            .inc_by(bytes);
     }
 
     /// Counts an inbox file finished, with the time from ready to moved.
     pub fn file_processed(&self, result: FileResult, elapsed: Duration) {
-        let index = match result {
-            FileResult::Accepted => 0,
-            FileResult::Rejected => 1,
-        };
-        self.0.files[index].fetch_add(1, Ordering::Relaxed);
-        let seconds = elapsed.as_secs_f64();
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.0.latency_buckets) {
-            if seconds <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.0.latency_count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.0
-            .latency_sum_micros
-            .fetch_add(micros, Ordering::Relaxed);
+        self.0.files.get_or_create(&ByFile { result }).inc();
+        self.0.latency.observe(elapsed.as_secs_f64());
     }
 
     /// Counts a track & trace request.
     pub fn tracking(&self, result: TrackResult) {
-        self.0.tracking[result as usize].fetch_add(1, Ordering::Relaxed);
+        self.0.tracking.get_or_create(&ByTrack { result }).inc();
     }
 
     /// Counts an event of a published outgoing file.
     pub fn outbox(&self, event: OutboxEvent) {
-        self.0.outbox[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.0.outbox.get_or_create(&ByEvent { event }).inc();
     }
 
     /// Sets the number of inbox paths waiting or being processed.
     pub fn set_queue_depth(&self, depth: usize) {
         self.0
             .queue_depth
-            .store(i64::try_from(depth).unwrap_or(i64::MAX), Ordering::Relaxed);
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
-    /// The counters in the Prometheus text exposition format (version 0.0.4).
+    /// The metrics in the Prometheus text exposition format (version 0.0.4, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let m = &self.0;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_sessions Partner sessions open now, by protocol.\n\
-             # TYPE freightdrop_sessions gauge"
-        );
-        for (i, name) in CHANNELS.iter().take(3).enumerate() {
-            let open = m.sessions[i].load(Ordering::Relaxed).max(0);
-            let _ = writeln!(out, "freightdrop_sessions{{protocol=\"{name}\"}} {open}");
+        if let Err(error) = prometheus_text::encode(&mut out, &self.0.registry) {
+            tracing::warn!(%error, "metrics could not be rendered");
         }
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_logins_total Login attempts, by protocol (http: staff) and result.\n\
-             # TYPE freightdrop_logins_total counter"
-        );
-        for (i, name) in CHANNELS.iter().enumerate() {
-            for (j, result) in ["ok", "failed", "blocked"].iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "freightdrop_logins_total{{protocol=\"{name}\",result=\"{result}\"}} {}",
-                    load(&m.logins[i][j])
-                );
-            }
-        }
-        for (metric, help, values) in [
-            (
-                "freightdrop_received_bytes_total",
-                "Bytes uploaded by partners, by protocol.",
-                &m.bytes_in,
-            ),
-            (
-                "freightdrop_sent_bytes_total",
-                "Bytes downloaded by partners, by protocol.",
-                &m.bytes_out,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
-            for (i, name) in CHANNELS.iter().take(3).enumerate() {
-                let _ = writeln!(out, "{metric}{{protocol=\"{name}\"}} {}", load(&values[i]));
-            }
-        }
-        counters(
-            &mut out,
-            "freightdrop_inbox_files_total",
-            "Inbox files processed by this node, by result.",
-            ("result", &["accepted", "rejected"]),
-            &m.files,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_inbox_processing_seconds Time from a file ready in the inbox to \
-             its move into done/ or error/.\n\
-             # TYPE freightdrop_inbox_processing_seconds histogram"
-        );
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&m.latency_buckets) {
-            let _ = writeln!(
-                out,
-                "freightdrop_inbox_processing_seconds_bucket{{le=\"{bound}\"}} {}",
-                load(bucket)
-            );
-        }
-        let count = load(&m.latency_count);
-        let _ = writeln!(
-            out,
-            "freightdrop_inbox_processing_seconds_bucket{{le=\"+Inf\"}} {count}\n\
-             freightdrop_inbox_processing_seconds_sum {}\n\
-             freightdrop_inbox_processing_seconds_count {count}",
-            load(&m.latency_sum_micros) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP freightdrop_inbox_queue_depth Inbox files waiting, settling or being processed.\n\
-             # TYPE freightdrop_inbox_queue_depth gauge\n\
-             freightdrop_inbox_queue_depth {}",
-            m.queue_depth.load(Ordering::Relaxed).max(0)
-        );
-        counters(
-            &mut out,
-            "freightdrop_tracking_requests_total",
-            "Track & trace requests, by result.",
-            ("result", &TRACK_RESULTS),
-            &m.tracking,
-        );
-        counters(
-            &mut out,
-            "freightdrop_outbox_events_total",
-            "Outgoing files published, downloaded and moved or removed by partners, by event.",
-            ("event", &OUTBOX_EVENTS),
-            &m.outbox,
-        );
         out
-    }
-}
-
-/// Writes a counter with one label: its help and type lines, then one line per label value.
-fn counters(
-    out: &mut String,
-    metric: &str,
-    help: &str,
-    (label, values): (&str, &[&str]),
-    counts: &[AtomicU64],
-) {
-    let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
-    for (value, count) in values.iter().zip(counts) {
-        let _ = writeln!(
-            out,
-            "{metric}{{{label}=\"{value}\"}} {}",
-            count.load(Ordering::Relaxed)
-        );
     }
 }
 
@@ -347,6 +401,7 @@ mod tests {
         let metrics = Metrics::default();
         let gauge = metrics.session(Protocol::Sftp);
         metrics.login(Protocol::Ftps, LoginResult::Failed);
+        metrics.staff_login(LoginResult::Ok);
         metrics.bytes_in(Protocol::Ftp, 10);
         metrics.file_processed(FileResult::Accepted, Duration::from_millis(20));
         metrics.file_processed(FileResult::Rejected, Duration::from_secs(3));
@@ -358,6 +413,10 @@ mod tests {
         assert!(text.contains("freightdrop_outbox_events_total{event=\"replaced\"} 1"));
         assert!(text.contains("freightdrop_sessions{protocol=\"sftp\"} 1"));
         assert!(text.contains("freightdrop_logins_total{protocol=\"ftps\",result=\"failed\"} 1"));
+        assert!(text.contains("freightdrop_logins_total{protocol=\"http\",result=\"ok\"} 1"));
+        assert!(text.contains("freightdrop_logins_total{protocol=\"sftp\",result=\"blocked\"} 0"));
+        assert!(text.contains("# TYPE freightdrop_logins_total counter"));
+        assert!(text.contains("# TYPE freightdrop_inbox_processing_seconds histogram"));
         assert!(text.contains("freightdrop_received_bytes_total{protocol=\"ftp\"} 10"));
         assert!(text.contains("freightdrop_inbox_processing_seconds_bucket{le=\"0.025\"} 1"));
         assert!(text.contains("freightdrop_inbox_processing_seconds_bucket{le=\"5\"} 2"));

@@ -109,10 +109,7 @@ async fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 
 async fn metrics(State(state): State<AppState>, _staffer: Staffer) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.core.metrics().render(),
     )
         .into_response()
