@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::page;
@@ -19,7 +20,6 @@ use super::request::Client;
 use super::AppState;
 use crate::gate::{Door, Refusal};
 use crate::staff::Credential;
-use crate::tracking::signature::constant_time_eq;
 use crate::users::Password;
 
 /// The session cookie's name.
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for Staffer {
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            if !constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+            if !bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes())) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "missing or wrong X-CSRF-Token header: reload the page and try again",

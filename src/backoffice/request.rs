@@ -127,7 +127,11 @@ impl FromRequestParts<AppState> for Client {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
         let proxies = &state.core.config().http_trusted_proxies;
-        let trusted = |ip: IpAddr| proxies.iter().any(|net| net.contains(ip));
+        // An IPv4 client on a dual-stack socket arrives as `::ffff:a.b.c.d`.
+        let trusted = |ip: IpAddr| {
+            let ip = ip.to_canonical();
+            proxies.iter().any(|net| net.contains(&ip))
+        };
         if !trusted(peer) {
             return Ok(Self {
                 ip: peer,

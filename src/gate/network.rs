@@ -4,19 +4,15 @@
 //! address for every guess. An IPv4 address written in IPv6 (`::ffff:192.0.2.1`) is that IPv4
 //! address.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
+
+use ipnet::Ipv6Net;
 
 /// The address that stands for `peer`'s client: itself for IPv4, its /64 network for IPv6.
 pub fn client_of(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let network = u128::from(v6) & !u128::from(u64::MAX);
-                IpAddr::V6(Ipv6Addr::from(network))
-            }
-        },
+    match peer.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Net::new_assert(v6, 64).network()),
     }
 }
 
