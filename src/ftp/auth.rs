@@ -2,9 +2,8 @@
 //! A login over a plain control channel counts as protocol `ftp`, one after AUTH TLS as `ftps`,
 //! so a TLS-required user is refused before it can send a byte of data in clear, and once logged
 //! in (over TLS) must keep the data channel protected (see [`Login::data_protection_required`]).
-//! A good login
-//! frees the connection's pre-login place and starts its session in the gate; the session
-//! travels with the [`FtpUser`] libunftp keeps for the connection's life.
+//! A good login frees the connection's pre-login place and starts its session in the gate; the
+//! session travels with the [`FtpUser`] libunftp keeps for the connection's life.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
