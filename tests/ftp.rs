@@ -329,3 +329,63 @@ async fn the_server_order_of_tls12_cipher_suites_wins() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 19 item 1: RETR, LIST, NLST and MLSD of a missing path (or one outside the home, or
+/// of the wrong kind) answer a single 550 before any 150, as vsftpd does, and the prepared data
+/// connection is closed.
+#[tokio::test]
+async fn a_missing_path_is_refused_before_any_150() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "not_found_before_150", &["alice", PASSWORD]);
+}
+
+/// Issue 19 item 2: one clean text per reply, never a storage error's layered description.
+#[tokio::test]
+async fn error_replies_have_one_clean_text() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "clean_error_texts", &["alice", PASSWORD]);
+}
+
+/// Issue 19 item 4: a path with a byte that isn't UTF-8 is refused with 553 on every command
+/// (before any 150), so nothing is stored under a repaired name the client never sent.
+#[tokio::test]
+async fn names_that_are_not_utf8_are_refused_with_553() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "non_utf8_names", &["alice", PASSWORD]);
+    let mut names: Vec<String> = std::fs::read_dir(server.env.home("alice").join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["café.csv", "plain.csv"]);
+}
+
+/// Issue 19 item 5 (bolcom/libunftp#318): a TLS-required user can't clear the data channel
+/// after a TLS login (`PROT C` is refused) and no data connection or transfer command works
+/// unprotected; a user who may use plain FTP still may.
+#[tokio::test]
+async fn a_tls_required_user_keeps_the_data_channel_protected() {
+    let server = server_with_alice(&[]).await;
+    server.add_user("tina", PASSWORD, &["--require-tls"]);
+    scenario(
+        &server,
+        "data_protection_kept",
+        &["tina", PASSWORD, "alice"],
+    );
+    assert_eq!(
+        std::fs::read(server.env.home("tina").join("out/kept.bin")).unwrap(),
+        b"kept"
+    );
+    assert!(!server.env.home("tina").join("out/clear.bin").exists());
+    // curl's "TLS for the login only" (PROT C) moves nothing for her.
+    let url = format!(
+        "ftp://tina:{PASSWORD}@127.0.0.1:{}/out/kept.bin",
+        server.port("ftp")
+    );
+    let out = run(
+        "curl",
+        &["-sS", "--ftp-ssl-control", "-k", "--max-time", "20", &url],
+    );
+    assert!(!out.status.success(), "a clear data channel was opened");
+    assert!(out.stdout.is_empty());
+}

@@ -1,10 +1,12 @@
 //! FTP logins: libunftp's authenticator and user-detail hooks, answered by the shared gate.
 //! A login over a plain control channel counts as protocol `ftp`, one after AUTH TLS as `ftps`,
-//! so a TLS-required user is refused before it can send a byte of data in clear. A good login
-//! frees the connection's pre-login place and starts its session in the gate; the session
-//! travels with the [`FtpUser`] libunftp keeps for the connection's life.
+//! so a TLS-required user is refused before it can send a byte of data in clear, and once logged
+//! in (over TLS) must keep the data channel protected (see [`Login::data_protection_required`]).
+//! A good login frees the connection's pre-login place and starts its session in the gate; the
+//! session travels with the [`FtpUser`] libunftp keeps for the connection's life.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -16,7 +18,7 @@ use unftp_core::auth::{
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::{Admission, Gate, Session};
-use crate::users::{Password, Protocol};
+use crate::users::{Password, Protocol, User};
 
 /// The logged-in partner as libunftp carries it through a session.
 #[derive(Debug, Clone)]
@@ -49,6 +51,7 @@ pub struct Login {
     admission: Mutex<Option<Admission>>,
     deadline: tokio::time::Instant,
     protocol: Mutex<Option<Protocol>>,
+    protected_data: AtomicBool,
     ended: Mutex<Option<CancellationToken>>,
     started: tokio::sync::Notify,
 }
@@ -60,6 +63,7 @@ impl Login {
             deadline: admission.deadline(),
             admission: Mutex::new(Some(admission)),
             protocol: Mutex::new(None),
+            protected_data: AtomicBool::new(false),
             ended: Mutex::new(None),
             started: tokio::sync::Notify::new(),
         })
@@ -78,8 +82,17 @@ impl Login {
             .is_some()
     }
 
-    /// A good login over `protocol`: notes it and frees the pre-login place.
-    fn logged_in(&self, protocol: Protocol) {
+    /// Whether the logged-in user must keep FTP data channels protected (`PROT P`): a
+    /// TLS-required user, or one allowed FTPS but not plain FTP. libunftp (our patch) then
+    /// refuses `PROT C` and every data connection or transfer command in clear.
+    pub fn data_protection_required(&self) -> bool {
+        self.protected_data.load(Ordering::Acquire)
+    }
+
+    /// A good login of `user` over `protocol`: notes it and frees the pre-login place.
+    fn logged_in(&self, user: &User, protocol: Protocol) {
+        let protected = user.require_tls || !user.protocols.allows(Protocol::Ftp);
+        self.protected_data.store(protected, Ordering::Release);
         *self.protocol.lock().unwrap_or_else(|e| e.into_inner()) = Some(protocol);
         let admission = self
             .admission
@@ -147,7 +160,7 @@ impl Authenticator for FtpAuthenticator {
             .await
         {
             Ok(user) => {
-                self.login.logged_in(protocol);
+                self.login.logged_in(&user, protocol);
                 Ok(Principal {
                     username: user.name,
                 })

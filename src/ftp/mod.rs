@@ -251,11 +251,13 @@ impl Frontend {
         )
         .authenticator(Arc::new(FtpAuthenticator::new(
             self.core.gate().clone(),
-            login,
+            Arc::clone(&login),
         )))
         .ftps_manual::<std::path::PathBuf>(control.tls_config(&self.tls))
         // Per user, in the authenticator: a TLS-required user can't log in in clear.
         .ftps_required(FtpsRequired::None, FtpsRequired::None)
+        // Per user, too: a TLS-required user's data channel stays protected (no PROT C).
+        .ftps_data_required_for(move |_| login.data_protection_required())
         .greeting("freightdrop FTP server ready")
         .idle_session_timeout(config.idle_timeout.as_secs())
         .passive_ports(config.passive_ports.clone())

@@ -79,8 +79,9 @@ impl FtpStorage {
     }
 }
 
-/// The path libunftp hands over (absolute, joined with the cwd, not normalised; or, for MLST
-/// and STAT, as the client typed it) as the text the partner-file session resolves.
+/// The path libunftp hands over (absolute, joined with the cwd, not normalised; or, for STAT,
+/// as the client typed it) as the text the partner-file session resolves. A name that was not
+/// UTF-8 never gets here: our libunftp patch answers it with 553 first.
 fn wire<P: AsRef<Path>>(path: &P) -> Result<&str, Error> {
     path.as_ref()
         .to_str()

@@ -333,6 +333,119 @@ def limit_across_protocols(port, sftp_port, user, password):
     ftp.quit()
 
 
+def refused_before_150(ftp, cmd, code="550"):
+    """Sends `cmd` with a passive data connection open; the refusal must be the only reply (no
+    150 first), and the server must close the prepared data connection."""
+    host, port = ftp.makepasv()
+    data = socket.create_connection((host, port), timeout=10)
+    try:
+        text = expect_error(code, ftp.sendcmd, cmd)
+        data.settimeout(10)
+        assert data.recv(1) == b"", f"{cmd}: the data connection stayed open"
+    finally:
+        data.close()
+    return text
+
+
+def not_found_before_150(port, user, password):
+    ftp = plain(port, user, password)
+    ftp.storbinary("STOR /out/here.csv", io.BytesIO(b"here"))
+    for cmd, text in [
+        ("RETR /out/missing.csv", "550 File not found"),
+        ("RETR missing.csv", "550 File not found"),
+        ("RETR /out", "550 File not found"),
+        ("RETR /../../etc/passwd", "550 File not found"),
+        ("LIST /out/missing", "550 File not found"),
+        ("LIST /out/here.csv", "550 Directory not found"),
+        ("NLST /missing", "550 File not found"),
+        ("MLSD /out/missing", "550 File not found"),
+    ]:
+        got = refused_before_150(ftp, cmd)
+        assert got == text, f"{cmd}: {got!r}"
+    # Without a data connection the command's own 425 still comes first.
+    expect_error("425", ftp.sendcmd, "RETR /out/missing.csv")
+    # The session goes on: what exists still transfers.
+    got = io.BytesIO()
+    ftp.retrbinary("RETR /out/here.csv", got.write)
+    assert got.getvalue() == b"here"
+    assert ftp.nlst("/out") == ["here.csv"], ftp.nlst("/out")
+    ftp.quit()
+
+
+def clean_error_texts(port, user, password):
+    ftp = plain(port, user, password)
+    for cmd, text in [
+        ("MLST /out/missing.csv", "550 File not found"),
+        ("MLST missing.csv", "550 File not found"),
+        ("SIZE /out/missing.csv", "550 File not found"),
+        ("CWD /out/missing", "550 File not found"),
+        ("DELE /out/missing.csv", "550 File not found"),
+    ]:
+        got = expect_error("550", ftp.sendcmd, cmd)
+        assert got == text, f"{cmd}: {got!r}"
+    # MLST of a relative name is looked up in the working folder.
+    ftp.storbinary("STOR /out/rel.csv", io.BytesIO(b"rel"))
+    ftp.cwd("/out")
+    mlst = ftp.sendcmd("MLST rel.csv")
+    assert mlst.startswith("250") and "type=file;size=3;" in mlst, mlst
+    ftp.quit()
+
+
+def non_utf8_names(port, user, password):
+    # latin-1 puts the byte 0xE9 on the wire for "é": not UTF-8.
+    ftp = ftplib.FTP(encoding="latin-1")
+    ftp.connect(HOST, port, timeout=20)
+    ftp.login(user, password)
+    ftp.storbinary("STOR /out/plain.csv", io.BytesIO(b"plain"))
+    bad = "/out/caf\xe9.csv"
+    for cmd in [f"MKD /out/caf\xe9", f"DELE {bad}", f"RNFR {bad}", f"SIZE {bad}", f"MLST {bad}", f"CWD /out/caf\xe9"]:
+        got = expect_error("553", ftp.sendcmd, cmd)
+        assert got == "553 File name not allowed: not valid UTF-8", f"{cmd}: {got!r}"
+    for cmd in [f"STOR {bad}", f"APPE {bad}", f"RETR {bad}", "LIST /out/caf\xe9"]:
+        refused_before_150(ftp, cmd, "553")
+    assert ftp.sendcmd("RNFR /out/plain.csv").startswith("350")
+    expect_error("553", ftp.sendcmd, f"RNTO {bad}")
+    assert ftp.sendcmd("NOOP").startswith("200")
+    assert ftp.nlst("/out") == ["plain.csv"], ftp.nlst("/out")
+    # The same name in UTF-8 is an ordinary name.
+    ftp.quit()
+    ftp = plain(port, user, password)
+    ftp.storbinary("STOR /out/café.csv", io.BytesIO(b"cafe"))
+    assert sorted(ftp.nlst("/out")) == ["café.csv", "plain.csv"], ftp.nlst("/out")
+    ftp.quit()
+
+
+def data_protection_kept(port, user, password, other):
+    """`user` must keep the data channel protected; `other` (not TLS-required) may clear it."""
+    ftp = secure(port, user, password)
+    got = expect_error("534", ftp.sendcmd, "PROT C")
+    assert got == "534 Data channel protection required; use PROT P", got
+    ftp.storbinary("STOR /out/kept.bin", io.BytesIO(b"kept"))
+    got = io.BytesIO()
+    ftp.retrbinary("RETR /out/kept.bin", got.write)
+    assert got.getvalue() == b"kept"
+    ftp.quit()
+    # Logged in over TLS but never PROT P: no command may open or use a data connection.
+    ftp = secure(port, user, password, protect=False)
+    for cmd in ["PASV", "EPSV", "PORT 127,0,0,1,200,10", "RETR /out/kept.bin", "STOR /out/clear.bin",
+                "APPE /out/kept.bin", "STOU", "LIST /out", "NLST /out", "MLSD /out"]:
+        got = expect_error("534", ftp.sendcmd, cmd)
+        assert got == "534 A TLS connection is required on the data channel", f"{cmd}: {got!r}"
+    ftp.prot_p()
+    assert ftp.nlst("/out") == ["kept.bin"], ftp.nlst("/out")
+    ftp.quit()
+    # PROT P, PASV, then PROT C: refused, so the prepared data connection stays protected.
+    ftp = secure(port, user, password)
+    ftp.makepasv()
+    expect_error("534", ftp.sendcmd, "PROT C")
+    ftp.quit()
+    # A user who may use plain FTP may also clear the data channel after a TLS login.
+    ftp = secure(port, other, password)
+    assert ftp.prot_c().startswith("200")
+    assert ftp.nlst("/out") == [], ftp.nlst("/out")
+    ftp.quit()
+
+
 if __name__ == "__main__":
     name, port, *args = sys.argv[1:]
     globals()[name](int(port), *args)

@@ -70,6 +70,7 @@ where
     ftps_mode: FtpsConfig,
     ftps_required_control_chan: FtpsRequired,
     ftps_required_data_chan: FtpsRequired,
+    ftps_data_required_for: Option<options::FtpsDataRequiredFor>,
     idle_session_timeout: std::time::Duration,
     listener_mode: ListenerMode,
     logger: slog::Logger,
@@ -101,6 +102,7 @@ where
     ftps_mode: FtpsConfig,
     ftps_required_control_chan: FtpsRequired,
     ftps_required_data_chan: FtpsRequired,
+    ftps_data_required_for: Option<options::FtpsDataRequiredFor>,
     ftps_tls_flags: TlsFlags,
     ftps_client_auth: FtpsClientAuth,
     ftps_trust_store: PathBuf,
@@ -155,6 +157,7 @@ where
             logger: slog::Logger::root(slog_stdlog::StdLog {}.fuse(), slog::o!()),
             ftps_required_control_chan: options::DEFAULT_FTPS_REQUIRE,
             ftps_required_data_chan: options::DEFAULT_FTPS_REQUIRE,
+            ftps_data_required_for: None,
             ftps_tls_flags: TlsFlags::default(),
             ftps_client_auth: FtpsClientAuth::default(),
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
@@ -227,6 +230,7 @@ where
             ftps_mode: self.ftps_mode,
             ftps_required_control_chan: self.ftps_required_control_chan,
             ftps_required_data_chan: self.ftps_required_data_chan,
+            ftps_data_required_for: self.ftps_data_required_for,
             ftps_tls_flags: self.ftps_tls_flags,
             ftps_client_auth: self.ftps_client_auth,
             ftps_trust_store: self.ftps_trust_store,
@@ -288,6 +292,7 @@ where
             logger: slog::Logger::root(slog_stdlog::StdLog {}.fuse(), slog::o!()),
             ftps_required_control_chan: options::DEFAULT_FTPS_REQUIRE,
             ftps_required_data_chan: options::DEFAULT_FTPS_REQUIRE,
+            ftps_data_required_for: None,
             ftps_tls_flags: TlsFlags::default(),
             ftps_client_auth: FtpsClientAuth::default(),
             ftps_trust_store: options::DEFAULT_FTPS_TRUST_STORE.into(),
@@ -371,6 +376,7 @@ where
             ftps_mode,
             ftps_required_control_chan: self.ftps_required_control_chan,
             ftps_required_data_chan: self.ftps_required_data_chan,
+            ftps_data_required_for: self.ftps_data_required_for,
             idle_session_timeout: self.idle_session_timeout,
             listener_mode: self.listener_mode,
             logger: self.logger,
@@ -455,6 +461,19 @@ where
     {
         self.ftps_required_control_chan = for_control_chan.into();
         self.ftps_required_data_chan = for_data_chan.into();
+        self
+    }
+
+    /// Requires a protected data channel of the users for whom `required` (given the login name)
+    /// answers true, once logged in over TLS (freightdrop patch): `PROT C` is refused, and so is
+    /// every data connection command (`PASV`, `EPSV`, `PORT`) and transfer command while the
+    /// data channel is not protected (`534`). Independent of [`ftps_required`](Self::ftps_required),
+    /// so plain-FTP users can share the port.
+    pub fn ftps_data_required_for<F>(mut self, required: F) -> Self
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        self.ftps_data_required_for = Some(options::FtpsDataRequiredFor(Arc::new(required)));
         self
     }
 
@@ -1068,6 +1087,7 @@ where
             logger: server.logger.new(slog::o!()),
             ftps_required_control_chan: server.ftps_required_control_chan,
             ftps_required_data_chan: server.ftps_required_data_chan,
+            ftps_data_required_for: server.ftps_data_required_for.clone(),
             site_md5: server.site_md5,
             site_handlers: server.site_handlers.clone(),
             data_listener: server.data_listener.clone(),

@@ -28,7 +28,7 @@ use crate::{
         shutdown,
         tls::FtpsConfig,
     },
-    storage::{ErrorKind, Metadata, StorageBackend},
+    storage::{Metadata, StorageBackend},
 };
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
@@ -66,6 +66,7 @@ where
     pub logger: slog::Logger,
     pub ftps_required_control_chan: FtpsRequired,
     pub ftps_required_data_chan: FtpsRequired,
+    pub ftps_data_required_for: Option<crate::server::ftpserver::options::FtpsDataRequiredFor>,
     pub site_md5: SiteMd5,
     pub site_handlers: Arc<HashMap<String, Arc<dyn SiteCommandHandler<Storage, User>>>>,
     pub data_listener: Arc<dyn DataListener>,
@@ -97,6 +98,7 @@ where
         ftps_config,
         ftps_required_control_chan,
         ftps_required_data_chan,
+        ftps_data_required_for,
         collect_metrics,
         idle_session_timeout,
         logger,
@@ -165,6 +167,7 @@ where
     let event_chain = FtpsDataChanEnforcerMiddleware {
         session: shared_session.clone(),
         ftps_requirement: ftps_required_data_chan,
+        required_for: ftps_data_required_for,
         next: event_chain,
     };
 
@@ -399,26 +402,16 @@ where
                 session.state = New; // According to RFC 959, a PASS command MUST precede a USER command
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
-            StorageError(error_type) => match error_type.kind() {
-                ErrorKind::ExceededStorageAllocationError => Ok(Reply::new(ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation")),
-                ErrorKind::FileNameNotAllowedError => Ok(Reply::new(ReplyCode::BadFileName, "File name not allowed")),
-                ErrorKind::InsufficientStorageSpaceError => Ok(Reply::new(ReplyCode::OutOfSpace, "Insufficient storage space")),
-                ErrorKind::LocalError => Ok(Reply::new(ReplyCode::LocalError, "Local error")),
-                ErrorKind::PageTypeUnknown => Ok(Reply::new(ReplyCode::PageTypeUnknown, "Page type unknown")),
-                ErrorKind::TransientFileNotAvailable => Ok(Reply::new(ReplyCode::TransientFileError, "File not found")),
-                ErrorKind::PermanentFileNotAvailable => Ok(Reply::new(ReplyCode::FileError, "File not found")),
-                ErrorKind::PermanentDirectoryNotAvailable => Ok(Reply::new(ReplyCode::FileError, "Directory not found")),
-                ErrorKind::PermanentDirectoryNotEmpty => Ok(Reply::new(ReplyCode::FileError, "Directory not empty")),
-                ErrorKind::PermissionDenied => Ok(Reply::new(ReplyCode::FileError, "Permission denied")),
-                ErrorKind::CommandNotImplemented => Ok(Reply::new(ReplyCode::CommandNotImplemented, "Command not implemented")),
-                ErrorKind::ConnectionClosed => Ok(Reply::new(ReplyCode::ConnectionClosed, "Connection closed")),
-            },
+            StorageError(error_type) => Ok(super::storage_reply::reply_for(&error_type)),
             CommandChannelReply(reply) => Ok(reply),
         }
     }
 
     #[tracing_attributes::instrument]
     async fn handle_command(&self, cmd: Command) -> Result<Reply, ControlChanError> {
+        if let Some(refusal) = super::name_check::refusal(&cmd, &self.session).await {
+            return Ok(refusal);
+        }
         let args = CommandContext {
             parsed_command: cmd.clone(),
             session: self.session.clone(),

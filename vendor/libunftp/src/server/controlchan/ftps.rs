@@ -4,7 +4,9 @@ use crate::{
     auth::UserDetail,
     server::{
         Command, ControlChanErrorKind, Event, Reply, ReplyCode, controlchan::error::ControlChanError, controlchan::middleware::ControlChanMiddleware,
-        ftpserver::options::FtpsRequired, session::SharedSession,
+        controlchan::commands::ProtParam,
+        ftpserver::options::{FtpsDataRequiredFor, FtpsRequired},
+        session::SharedSession,
     },
     storage::{Metadata, StorageBackend},
 };
@@ -95,7 +97,55 @@ where
 {
     pub session: SharedSession<Storage, User>,
     pub ftps_requirement: FtpsRequired,
+    // freightdrop patch: the users who must keep the data channel protected (bolcom/libunftp#318).
+    pub required_for: Option<FtpsDataRequiredFor>,
     pub next: Next,
+}
+
+impl<Storage, User, Next> FtpsDataChanEnforcerMiddleware<Storage, User, Next>
+where
+    User: UserDetail + 'static,
+    Storage: StorageBackend<User> + 'static,
+    Storage::Metadata: Metadata,
+    Next: ControlChanMiddleware,
+{
+    // freightdrop patch: for a logged-in user of `required_for`, `PROT C` is refused, and so is
+    // every command that opens a data connection or moves data over one while the data channel
+    // is not protected. The check is on every such command, not on PASV only, because PROT may
+    // change between PASV and the transfer and EPSV or PORT open data connections too.
+    async fn protection_refusal(&self, event: &Event) -> Option<Reply> {
+        let required_for = self.required_for.as_ref()?;
+        let Event::Command(command) = event else { return None };
+        let clear = matches!(command, Command::Prot { param: ProtParam::Clear });
+        let moves_data = matches!(
+            command,
+            Command::Pasv
+                | Command::Epsv
+                | Command::Port { .. }
+                | Command::Retr { .. }
+                | Command::Stor { .. }
+                | Command::Appe { .. }
+                | Command::Stou
+                | Command::List { .. }
+                | Command::Nlst { .. }
+                | Command::Mlsd { .. }
+        );
+        if !clear && !moves_data {
+            return None;
+        }
+        let session = self.session.lock().await;
+        let username = session.username.as_deref()?;
+        if session.user.is_none() || !(required_for.0)(username) {
+            return None;
+        }
+        if clear {
+            Some(Reply::new(ReplyCode::FtpsRequired, "Data channel protection required; use PROT P"))
+        } else if !session.data_tls {
+            Some(Reply::new(ReplyCode::FtpsRequired, "A TLS connection is required on the data channel"))
+        } else {
+            None
+        }
+    }
 }
 
 #[async_trait]
@@ -107,6 +157,9 @@ where
     Next: ControlChanMiddleware,
 {
     async fn handle(&mut self, event: Event) -> Result<Reply, ControlChanError> {
+        if let Some(refusal) = self.protection_refusal(&event).await {
+            return Ok(refusal);
+        }
         match (self.ftps_requirement, event) {
             (FtpsRequired::None, event) => self.next.handle(event).await,
             (FtpsRequired::All, event) => match event {

@@ -17,7 +17,10 @@ mod ftps;
 mod line_parser;
 mod log;
 mod middleware;
+mod name_check;
 mod notify;
+mod source_check;
+mod storage_reply;
 
 use command::Command;
 pub(crate) use control_loop::{Config as LoopConfig, spawn as spawn_loop};

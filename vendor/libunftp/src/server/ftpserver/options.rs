@@ -86,6 +86,17 @@ pub enum FtpsRequired {
 
 impl Eq for FtpsRequired {}
 
+/// The option to [ServerBuilder::ftps_data_required_for](crate::ServerBuilder::ftps_data_required_for)
+/// (freightdrop patch): whether a logged-in user, by name, must keep the data channel protected.
+#[derive(Clone)]
+pub(crate) struct FtpsDataRequiredFor(pub(crate) Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl Debug for FtpsDataRequiredFor {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("FtpsDataRequiredFor")
+    }
+}
+
 impl From<bool> for FtpsRequired {
     fn from(on: bool) -> Self {
         match on {

@@ -42,16 +42,11 @@ where
             (session.user.clone(), Arc::clone(&session.storage), session.cwd.clone())
         };
 
-        let path = if let Some(p) = &self.path { p.clone().into() } else { cwd };
+        let path = if let Some(p) = &self.path { cwd.join(p) } else { cwd };
 
         let metadata = match storage.metadata((*user).as_ref().unwrap(), &path).await {
             Ok(m) => m,
-            Err(e) => {
-                return Ok(Reply::CodeAndMsg {
-                    code: ReplyCode::FileError,
-                    msg: e.to_string(),
-                });
-            }
+            Err(e) => return Ok(crate::server::controlchan::storage_reply::reply_for(&e)),
         };
 
         let facts_str = format_facts(&metadata);

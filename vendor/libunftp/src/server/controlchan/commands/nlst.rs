@@ -24,6 +24,7 @@ use crate::{
     },
     storage::{Metadata, StorageBackend},
 };
+use crate::server::controlchan::source_check::{self, Source};
 use async_trait::async_trait;
 
 #[derive(Debug)]
@@ -47,6 +48,10 @@ where
             _ => panic!("Programmer error, expected command to be NLST"),
         };
         let logger = args.logger;
+        let source = source_check::listed(&session.cwd, path_opt.as_deref());
+        if let Some(refusal) = source_check::refusal(&mut *session, &source, Source::Folder).await {
+            return Ok(refusal);
+        }
         match session.data_cmd_tx.take() {
             Some(tx) => {
                 tokio::spawn(async move {

@@ -19,6 +19,7 @@ use crate::{
     },
     storage::{Metadata, StorageBackend},
 };
+use crate::server::controlchan::source_check::{self, Source};
 use async_trait::async_trait;
 
 #[derive(Debug)]
@@ -43,6 +44,10 @@ where
         };
 
         let logger = args.logger;
+        let source = session.cwd.join(&path);
+        if let Some(refusal) = source_check::refusal(&mut *session, &source, Source::File).await {
+            return Ok(refusal);
+        }
         match session.data_cmd_tx.take() {
             Some(tx) => {
                 tokio::spawn(async move {
