@@ -59,7 +59,11 @@ impl Core {
             config.max_sessions_per_user,
         )
         .with_metrics(metrics.clone())
-        .with_admission(config.admission);
+        .with_admission(config.admission)
+        .with_http_caps(crate::gate::ConnectionCaps {
+            max_connections: config.http.max_connections,
+            max_per_client: config.http.max_connections_per_client,
+        });
         let (arrivals, arrived) = Arrivals::channel();
         let outbox = Outbox::new(
             db.clone(),
