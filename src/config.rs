@@ -126,8 +126,8 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub http_header_timeout: Option<u64>,
-    /// Seconds an HTTP connection may pass no byte either way (a silent client, a stalled body
-    /// or download) before it is closed [default: 60].
+    /// Seconds an HTTP connection may pass no byte either way (a stalled request body, a
+    /// download the client stopped reading) before it is closed [default: 60].
     #[arg(
         long,
         env = "FREIGHTDROP_HTTP_IDLE_TIMEOUT",
@@ -465,8 +465,9 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     /// 10 s for a head: a browser or script sends it in one packet, so only a trickle (the
-    /// slowloris attack) needs more. 60 s of silence: keep-alive connections of a browser on the
-    /// staff page stay open between clicks, and a stalled upload or download still ends. 64 per
+    /// slowloris attack) needs more; the same wait ends a silent or idle keep-alive connection
+    /// (a browser opens a new one). 60 s of silence within a request: a slow client on a bad
+    /// line keeps its upload or download, a stalled one still ends. 64 per
     /// client: a browser opens 6, a partner's system behind one NAT address some dozens; 512
     /// in all, one socket each, beside the 512 partners waiting to log in.
     fn default() -> Self {

@@ -60,10 +60,7 @@ impl Core {
         )
         .with_metrics(metrics.clone())
         .with_admission(config.admission)
-        .with_http_caps(crate::gate::ConnectionCaps {
-            max_connections: config.http.max_connections,
-            max_per_client: config.http.max_connections_per_client,
-        });
+        .with_http_caps(config.http.into());
         let (arrivals, arrived) = Arrivals::channel();
         let outbox = Outbox::new(
             db.clone(),

@@ -1,7 +1,8 @@
 //! An HTTP connection's inactivity limit (`--http-idle-timeout`): a socket on which no byte has
 //! moved either way for that long fails its next wait with `TimedOut`, and hyper drops the
-//! connection. It ends silent connections, idle keep-alive connections, stalled request bodies
-//! and downloads the client stopped reading. Knows bytes and time, not HTTP.
+//! connection. It ends stalled request bodies and downloads the client stopped reading (and
+//! silent connections, where it is shorter than the header timeout). Knows bytes and time, not
+//! HTTP.
 
 use std::future::Future;
 use std::io;

@@ -176,6 +176,16 @@ pub struct ConnectionCaps {
     pub max_per_client: u32,
 }
 
+impl From<crate::config::HttpLimits> for ConnectionCaps {
+    /// The caps of the HTTP listener.
+    fn from(limits: crate::config::HttpLimits) -> Self {
+        Self {
+            max_connections: limits.max_connections,
+            max_per_client: limits.max_connections_per_client,
+        }
+    }
+}
+
 /// The counter of a listener's open connections, under its [`ConnectionCaps`].
 #[derive(Debug, Clone)]
 pub struct Connections {

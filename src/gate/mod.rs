@@ -90,10 +90,7 @@ impl Gate {
             turns: CheckTurns::default(),
             metrics: Metrics::default(),
             admissions: Admissions::new(AdmissionPolicy::default()),
-            http: Connections::new(ConnectionCaps {
-                max_connections: 512,
-                max_per_client: 64,
-            }),
+            http: Connections::new(ConnectionCaps::from(crate::config::HttpLimits::default())),
         }
     }
 
