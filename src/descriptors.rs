@@ -149,6 +149,17 @@ mod tests {
     }
 
     #[test]
+    fn a_descriptor_at_or_above_the_line_is_refused() {
+        let file = std::fs::File::open("/dev/null").expect("a descriptor");
+        let fd = u64::try_from(file.as_raw_fd()).expect("a valid descriptor");
+        assert!(Headroom { line: Some(fd + 1) }.allows(&file));
+        assert!(!Headroom { line: Some(fd) }.allows(&file));
+        assert!(Headroom { line: None }.allows(&file));
+        let now = Headroom::now(128);
+        assert_eq!(now.line(), open_files_limit().map(|limit| limit.saturating_sub(64)));
+    }
+
+    #[test]
     fn caps_are_lowered_to_fit_the_limit_less_the_reserve() {
         let config = Config::load(&ConfigArgs::default()).expect("the defaults");
         let wanted = demand(&config);
