@@ -156,7 +156,10 @@ mod tests {
         assert!(!Headroom { line: Some(fd) }.allows(&file));
         assert!(Headroom { line: None }.allows(&file));
         let now = Headroom::now(128);
-        assert_eq!(now.line(), open_files_limit().map(|limit| limit.saturating_sub(64)));
+        assert_eq!(
+            now.line(),
+            open_files_limit().map(|limit| limit.saturating_sub(64))
+        );
     }
 
     #[test]
