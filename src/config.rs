@@ -118,6 +118,51 @@ pub struct ConfigArgs {
         value_name = "CIDRS"
     )]
     pub http_trusted_proxies: Option<String>,
+    /// Seconds an HTTP client has, from its connection or its last answer, to send a whole
+    /// request head; a trickled or half-sent head is closed then [default: 10].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_HEADER_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub http_header_timeout: Option<u64>,
+    /// Seconds an HTTP connection may pass no byte either way (a stalled request body, a
+    /// download the client stopped reading) before it is closed [default: 60].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_IDLE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub http_idle_timeout: Option<u64>,
+    /// Open HTTP connections, from every address [default: 512].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_MAX_CONNECTIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub http_max_connections: Option<u32>,
+    /// Open HTTP connections from one address (an IPv4 address or an IPv6 /64; trusted proxies
+    /// are held only to the cap in all) [default: 64].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+        global = true,
+        value_name = "N"
+    )]
+    pub http_max_connections_per_address: Option<u32>,
+    /// Open files kept free of every listener's connections, for the database, uploads and
+    /// logs; the listeners' caps are lowered at start to fit the open-files limit less this
+    /// [default: 128].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_OPEN_FILES_RESERVE",
+        global = true,
+        value_name = "N"
+    )]
+    pub open_files_reserve: Option<u32>,
     /// Seconds a session may sit idle before it is closed [default: 60].
     #[arg(
         long,
@@ -303,6 +348,11 @@ struct FileConfig {
     passive_ports: Option<String>,
     passive_host: Option<String>,
     http_trusted_proxies: Option<String>,
+    http_header_timeout: Option<u64>,
+    http_idle_timeout: Option<u64>,
+    http_max_connections: Option<u32>,
+    http_max_connections_per_address: Option<u32>,
+    open_files_reserve: Option<u32>,
     idle_timeout: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -401,6 +451,36 @@ impl Default for AdmissionPolicy {
     }
 }
 
+/// How long an HTTP connection may take and how many may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// From a connection (or its last answer) to a whole request head.
+    pub header_timeout: Duration,
+    /// No byte either way for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// Open connections from every client together.
+    pub max_connections: u32,
+    /// Open connections from one client (an IPv4 address or an IPv6 /64).
+    pub max_connections_per_client: u32,
+}
+
+impl Default for HttpLimits {
+    /// 10 s for a head: a browser or script sends it in one packet, so only a trickle (the
+    /// slowloris attack) needs more; the same wait ends a silent or idle keep-alive connection
+    /// (a browser opens a new one). 60 s of silence within a request: a slow client on a bad
+    /// line keeps its upload or download, a stalled one still ends. 64 per
+    /// client: a browser opens 6, a partner's system behind one NAT address some dozens; 512
+    /// in all, one socket each, beside the 512 partners waiting to log in.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            max_connections_per_client: 64,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -420,6 +500,10 @@ pub struct Config {
     pub passive_host: Option<IpAddr>,
     /// Reverse proxies whose forwarding headers the backoffice believes.
     pub http_trusted_proxies: Vec<IpNet>,
+    /// Timeouts and caps of HTTP connections.
+    pub http: HttpLimits,
+    /// Open files kept free of the listeners' connections.
+    pub open_files_reserve: u32,
     /// Idle time after which a session is closed.
     pub idle_timeout: Duration,
     /// FTPS certificate.
@@ -658,6 +742,45 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let http_defaults = HttpLimits::default();
+        let http = HttpLimits {
+            header_timeout: within(
+                "--http-header-timeout",
+                args.http_header_timeout
+                    .or(file.http_header_timeout)
+                    .unwrap_or(http_defaults.header_timeout.as_secs()),
+                3600,
+            )?,
+            idle_timeout: within(
+                "--http-idle-timeout",
+                args.http_idle_timeout
+                    .or(file.http_idle_timeout)
+                    .unwrap_or(http_defaults.idle_timeout.as_secs()),
+                86_400,
+            )?,
+            max_connections: positive(
+                "--http-max-connections",
+                args.http_max_connections
+                    .or(file.http_max_connections)
+                    .unwrap_or(http_defaults.max_connections),
+            )?,
+            max_connections_per_client: positive(
+                "--http-max-connections-per-address",
+                args.http_max_connections_per_address
+                    .or(file.http_max_connections_per_address)
+                    .unwrap_or(http_defaults.max_connections_per_client),
+            )?,
+        };
+        let open_files_reserve = args
+            .open_files_reserve
+            .or(file.open_files_reserve)
+            .unwrap_or(128);
+        if !(16..=1_000_000).contains(&open_files_reserve) {
+            return Err(invalid(
+                "--open-files-reserve",
+                format!("{open_files_reserve} is out of range (16 to 1000000)"),
+            ));
+        }
         let secrets_key_file = args
             .secrets_key_file
             .clone()
@@ -672,6 +795,8 @@ impl Config {
             passive_ports,
             passive_host,
             http_trusted_proxies,
+            http,
+            open_files_reserve,
             idle_timeout: Duration::from_secs(idle_secs),
             tls,
             secrets_key_file,
@@ -719,6 +844,23 @@ impl fmt::Display for Config {
             Some(ip) => writeln!(f, "passive_host = {ip}")?,
             None => writeln!(f, "passive_host = (local address of each connection)")?,
         }
+        writeln!(
+            f,
+            "http_header_timeout = {}",
+            self.http.header_timeout.as_secs()
+        )?;
+        writeln!(
+            f,
+            "http_idle_timeout = {}",
+            self.http.idle_timeout.as_secs()
+        )?;
+        writeln!(f, "http_max_connections = {}", self.http.max_connections)?;
+        writeln!(
+            f,
+            "http_max_connections_per_address = {}",
+            self.http.max_connections_per_client
+        )?;
+        writeln!(f, "open_files_reserve = {}", self.open_files_reserve)?;
         writeln!(f, "idle_timeout = {}", self.idle_timeout.as_secs())?;
         match &self.tls {
             TlsSource::Files { cert, key } => {
@@ -854,6 +996,18 @@ fn positive(key: &'static str, value: u32) -> Result<u32, ConfigError> {
     }
 }
 
+/// Seconds from 1 to `most`.
+fn within(key: &'static str, value: u64, most: u64) -> Result<Duration, ConfigError> {
+    if value == 0 || value > most {
+        Err(invalid(
+            key,
+            format!("{value} is out of range (1 to {most} seconds)"),
+        ))
+    } else {
+        Ok(Duration::from_secs(value))
+    }
+}
+
 fn seconds(key: &'static str, value: u64) -> Result<Duration, ConfigError> {
     if value == 0 || value > 30 * 86_400 {
         Err(invalid(
@@ -915,6 +1069,9 @@ mod tests {
         assert_eq!(config.admission.max_unauthenticated, 512);
         assert_eq!(config.admission.max_unauthenticated_per_client, 64);
         assert_eq!(config.admission.login_timeout, Duration::from_secs(30));
+        assert_eq!(config.http, HttpLimits::default());
+        assert_eq!(config.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.open_files_reserve, 128);
         assert_eq!(
             config.tls,
             TlsSource::SelfSigned {
@@ -946,7 +1103,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 15] = [
+            ("http_header_timeout = 0", "--http-header-timeout"),
+            ("http_header_timeout = 3601", "--http-header-timeout"),
+            ("http_idle_timeout = 0", "--http-idle-timeout"),
+            ("http_max_connections = 0", "--http-max-connections"),
+            (
+                "http_max_connections_per_address = 0",
+                "--http-max-connections-per-address",
+            ),
+            ("open_files_reserve = 8", "--open-files-reserve"),
             ("max_unauthenticated = 0", "--max-unauthenticated"),
             (
                 "max_unauthenticated_per_address = 0",

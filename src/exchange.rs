@@ -59,7 +59,8 @@ impl Core {
             config.max_sessions_per_user,
         )
         .with_metrics(metrics.clone())
-        .with_admission(config.admission);
+        .with_admission(config.admission)
+        .with_http_caps(config.http.into());
         let (arrivals, arrived) = Arrivals::channel();
         let outbox = Outbox::new(
             db.clone(),

@@ -55,10 +55,8 @@ fn tighten_modes(config: &Config, tree: &HomeTree, key: PathBuf) {
 /// When the store can't be opened or a listener can't be bound.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let signal = shutdown_signal()?;
-    match crate::descriptors::raise_open_files() {
-        Some(limit) => tracing::info!(limit, "open-files limit"),
-        None => tracing::info!("open-files limit: unlimited"),
-    }
+    // The listeners' caps are fitted to the raised limit before the core counts with them.
+    let config = crate::descriptors::fit(config, crate::descriptors::raise_open_files());
     let db = Db::connect(&config.database_url)
         .await
         .context("opening the database")?;

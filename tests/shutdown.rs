@@ -121,3 +121,41 @@ async fn sigterm_lets_a_running_upload_finish_and_store_it_whole() {
     assert_eq!(std::fs::read(keep.join("upload.bin")).unwrap(), data);
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+#[tokio::test]
+async fn sigterm_closes_idle_http_connections_at_once() {
+    let mut server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            "--shutdown-grace",
+            "30",
+            "--http-idle-timeout",
+            "600",
+            "--http-header-timeout",
+            "600",
+        ],
+    )
+    .await;
+    // One connection that never sent a byte, one kept alive after an answer.
+    let silent = TcpStream::connect(server.addr("http")).unwrap();
+    let mut kept = TcpStream::connect(server.addr("http")).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+
+    let started = Instant::now();
+    let code = server.stop(Duration::from_secs(5));
+    assert_eq!(
+        code,
+        Some(0),
+        "exit well inside the grace: {}",
+        server.log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(silent);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}

@@ -7,6 +7,8 @@ pub mod auth;
 mod error;
 mod files;
 mod health;
+mod idle;
+mod listener;
 pub mod openapi;
 mod orders;
 mod page;
@@ -28,6 +30,7 @@ use crate::staff::Staff;
 use crate::tracking::Tracking;
 
 pub use error::ApiError;
+pub use listener::start;
 
 /// What every handler gets.
 #[derive(Debug, Clone)]
@@ -124,26 +127,4 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response.into_response()
-}
-
-/// Binds `--http-addr` and serves the backoffice on the core's tracker until shutdown.
-///
-/// # Errors
-/// When the address can't be bound.
-pub async fn start(state: AppState) -> anyhow::Result<SocketAddr> {
-    let core = state.core.clone();
-    let listener =
-        crate::server::bind(core.config().http_addr, "the backoffice", "--http-addr").await?;
-    let addr = listener.local_addr()?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let shutdown = core.shutdown().clone();
-    core.tasks().spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "backoffice listener failed");
-        }
-    });
-    Ok(addr)
 }

@@ -4,7 +4,9 @@
 //! opens a thousand connections and never logs in can't crowd out a partner from another; and
 //! each such connection has a deadline to finish its login. The permit, [`Admission`], holds
 //! the pre-login place until the login succeeds ([`Admission::logged_in`]) or the connection
-//! ends (drop). Logged-in sessions are counted separately, by `sessions`.
+//! ends (drop). Logged-in sessions are counted separately, by `sessions`. A listener whose
+//! connections have no login of their own (HTTP) counts its open connections with the same
+//! count, [`Connections`], under its own caps.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,27 +31,84 @@ pub enum AdmitRefusal {
     TooMany,
 }
 
+/// Places taken per client and in all: the one count behind every cap on connections, the
+/// pre-login ones of FTP and SFTP ([`Admissions`]) and the open ones of HTTP ([`Connections`]).
 #[derive(Debug, Default)]
-struct Waiting {
+struct Places {
     total: u32,
     per_client: HashMap<IpAddr, u32>,
+}
+
+impl Places {
+    /// Takes a place for `client` unless it holds `per_client` already (`None`: no cap per
+    /// client) or `total` are taken.
+    fn take(
+        &mut self,
+        client: IpAddr,
+        per_client: Option<u32>,
+        total: u32,
+    ) -> Result<(), AdmitRefusal> {
+        let mine = self.per_client.get(&client).copied().unwrap_or(0);
+        if per_client.is_some_and(|cap| mine >= cap) {
+            return Err(AdmitRefusal::TooManyFromAddress);
+        }
+        if self.total >= total {
+            return Err(AdmitRefusal::TooMany);
+        }
+        self.total += 1;
+        self.per_client.insert(client, mine + 1);
+        Ok(())
+    }
+
+    fn give_back(&mut self, client: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_client.get_mut(&client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_client.remove(&client);
+            }
+        }
+    }
+}
+
+/// A place held in a [`Places`] count, given back once, when released or dropped.
+#[derive(Debug)]
+struct Place {
+    client: IpAddr,
+    // `None` once the place is given back.
+    places: Option<Arc<Mutex<Places>>>,
+}
+
+impl Place {
+    fn release(&mut self) {
+        if let Some(places) = self.places.take() {
+            places
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .give_back(self.client);
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// The counter of connections waiting to log in, shared by every listener.
 #[derive(Debug, Clone)]
 pub struct Admissions {
     policy: AdmissionPolicy,
-    waiting: Arc<Mutex<Waiting>>,
+    waiting: Arc<Mutex<Places>>,
 }
 
 /// One admitted connection's pre-login place and deadline. Released by
 /// [`Admission::logged_in`] or when dropped.
 #[derive(Debug)]
 pub struct Admission {
-    client: IpAddr,
     deadline: Instant,
-    // `None` once the place is freed.
-    waiting: Option<Arc<Mutex<Waiting>>>,
+    place: Place,
 }
 
 impl Admission {
@@ -60,27 +119,7 @@ impl Admission {
 
     /// The login succeeded: frees the pre-login place (the session limits count it from now).
     pub fn logged_in(mut self) {
-        self.release();
-    }
-
-    fn release(&mut self) {
-        let Some(waiting) = self.waiting.take() else {
-            return;
-        };
-        let mut waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.total = waiting.total.saturating_sub(1);
-        if let Some(n) = waiting.per_client.get_mut(&self.client) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                waiting.per_client.remove(&self.client);
-            }
-        }
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.release();
+        self.place.release();
     }
 }
 
@@ -89,7 +128,7 @@ impl Admissions {
     pub fn new(policy: AdmissionPolicy) -> Self {
         Self {
             policy,
-            waiting: Arc::new(Mutex::new(Waiting::default())),
+            waiting: Arc::new(Mutex::new(Places::default())),
         }
     }
 
@@ -104,26 +143,99 @@ impl Admissions {
     /// [`AdmitRefusal::TooManyFromAddress`] or [`AdmitRefusal::TooMany`] when a cap is reached.
     pub fn take(&self, peer: IpAddr) -> Result<Admission, AdmitRefusal> {
         let client = client_of(peer);
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = waiting.per_client.get(&client).copied().unwrap_or(0);
-        if mine >= self.policy.max_unauthenticated_per_client {
-            return Err(AdmitRefusal::TooManyFromAddress);
-        }
-        if waiting.total >= self.policy.max_unauthenticated {
-            return Err(AdmitRefusal::TooMany);
-        }
-        waiting.total += 1;
-        waiting.per_client.insert(client, mine + 1);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(
+                client,
+                Some(self.policy.max_unauthenticated_per_client),
+                self.policy.max_unauthenticated,
+            )?;
         Ok(Admission {
-            client,
             deadline: Instant::now() + self.policy.login_timeout,
-            waiting: Some(Arc::clone(&self.waiting)),
+            place: Place {
+                client,
+                places: Some(Arc::clone(&self.waiting)),
+            },
         })
     }
 
     /// Connections waiting to log in now, in all.
     pub fn waiting(&self) -> u32 {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+}
+
+/// The caps on a listener's open connections where a connection has no login of its own (HTTP:
+/// every request carries its credentials), per client and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Open connections from every client together.
+    pub max_connections: u32,
+    /// Open connections from one client (an IPv4 address or an IPv6 /64).
+    pub max_per_client: u32,
+}
+
+impl From<crate::config::HttpLimits> for ConnectionCaps {
+    /// The caps of the HTTP listener.
+    fn from(limits: crate::config::HttpLimits) -> Self {
+        Self {
+            max_connections: limits.max_connections,
+            max_per_client: limits.max_connections_per_client,
+        }
+    }
+}
+
+/// The counter of a listener's open connections, under its [`ConnectionCaps`].
+#[derive(Debug, Clone)]
+pub struct Connections {
+    caps: ConnectionCaps,
+    open: Arc<Mutex<Places>>,
+}
+
+/// One open connection's place, given back when dropped (when the connection ends).
+#[derive(Debug)]
+pub struct ConnectionPlace {
+    _place: Place,
+}
+
+impl Connections {
+    /// An empty counter with `caps`.
+    pub fn new(caps: ConnectionCaps) -> Self {
+        Self {
+            caps,
+            open: Arc::new(Mutex::new(Places::default())),
+        }
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> ConnectionCaps {
+        self.caps
+    }
+
+    /// Takes a place for a connection from `peer`; `per_client` false exempts it from the cap
+    /// per client (a trusted reverse proxy speaks for many clients), not from the cap in all.
+    ///
+    /// # Errors
+    /// [`AdmitRefusal::TooManyFromAddress`] or [`AdmitRefusal::TooMany`] when a cap is reached.
+    pub fn take(&self, peer: IpAddr, per_client: bool) -> Result<ConnectionPlace, AdmitRefusal> {
+        let client = client_of(peer);
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).take(
+            client,
+            per_client.then_some(self.caps.max_per_client),
+            self.caps.max_connections,
+        )?;
+        Ok(ConnectionPlace {
+            _place: Place {
+                client,
+                places: Some(Arc::clone(&self.open)),
+            },
+        })
+    }
+
+    /// Connections open now, in all.
+    pub fn open(&self) -> u32 {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }
 
@@ -174,5 +286,30 @@ mod tests {
         drop(_b);
         assert_eq!(admissions.waiting(), 3);
         assert!(admissions.take(ip("192.0.2.3")).is_ok());
+    }
+
+    #[test]
+    fn connections_are_capped_per_client_unless_exempt_and_in_all() {
+        let connections = Connections::new(ConnectionCaps {
+            max_connections: 4,
+            max_per_client: 2,
+        });
+        let a1 = connections.take(ip("192.0.2.1"), true).unwrap();
+        let _a2 = connections.take(ip("192.0.2.1"), true).unwrap();
+        assert_eq!(
+            connections.take(ip("192.0.2.1"), true).unwrap_err(),
+            AdmitRefusal::TooManyFromAddress
+        );
+        // A trusted proxy is not held to the cap per client, only to the cap in all.
+        let _p1 = connections.take(ip("192.0.2.9"), false).unwrap();
+        let _p2 = connections.take(ip("192.0.2.9"), false).unwrap();
+        assert_eq!(
+            connections.take(ip("192.0.2.9"), false).unwrap_err(),
+            AdmitRefusal::TooMany
+        );
+        assert_eq!(connections.open(), 4);
+        drop(a1);
+        assert_eq!(connections.open(), 3);
+        assert!(connections.take(ip("192.0.2.1"), true).is_ok());
     }
 }

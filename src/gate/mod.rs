@@ -14,7 +14,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use std::time::Duration;
 
-pub use admission::{Admission, AdmissionPolicy, Admissions, AdmitRefusal};
+pub use admission::{
+    Admission, AdmissionPolicy, Admissions, AdmitRefusal, ConnectionCaps, ConnectionPlace,
+    Connections,
+};
 pub use failures::{FailedLogins, Failures};
 pub use sessions::{Ending, Session, SessionLimits, SessionPermit};
 pub use turns::{CheckTurns, Turn};
@@ -73,6 +76,7 @@ pub struct Gate {
     turns: CheckTurns,
     metrics: Metrics,
     admissions: Admissions,
+    http: Connections,
 }
 
 impl Gate {
@@ -86,6 +90,7 @@ impl Gate {
             turns: CheckTurns::default(),
             metrics: Metrics::default(),
             admissions: Admissions::new(AdmissionPolicy::default()),
+            http: Connections::new(ConnectionCaps::from(crate::config::HttpLimits::default())),
         }
     }
 
@@ -251,6 +256,34 @@ impl Gate {
     /// The counter of connections waiting to log in.
     pub fn admissions(&self) -> &Admissions {
         &self.admissions
+    }
+
+    /// Sets the caps on open HTTP connections.
+    pub fn with_http_caps(mut self, caps: ConnectionCaps) -> Self {
+        self.http = Connections::new(caps);
+        self
+    }
+
+    /// Admits a new HTTP connection from `peer`, before hyper reads a byte of it: one over the
+    /// caps on open HTTP connections, per client (unless `per_client` is false: a trusted
+    /// reverse proxy) and in all, is refused. A blocked address is not refused here: its
+    /// requests get their answer from the route (staff sign-in says it is blocked), and track &
+    /// trace and `/healthz` don't take logins. The [`ConnectionPlace`] is held until the
+    /// connection ends.
+    ///
+    /// # Errors
+    /// [`AdmitRefusal::TooManyFromAddress`] or [`AdmitRefusal::TooMany`].
+    pub fn admit_http(
+        &self,
+        peer: SocketAddr,
+        per_client: bool,
+    ) -> Result<ConnectionPlace, AdmitRefusal> {
+        self.http.take(peer.ip(), per_client)
+    }
+
+    /// The counter of open HTTP connections.
+    pub fn http_connections(&self) -> &Connections {
+        &self.http
     }
 
     /// Starts a session of `user` over `protocol` once its login succeeded; `key` is the
