@@ -532,6 +532,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether `ip` is one of `--http-trusted-proxies`. An IPv4 client on a dual-stack socket
+    /// arrives as `::ffff:a.b.c.d` and counts as its IPv4 address.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.http_trusted_proxies
+            .iter()
+            .any(|net| net.contains(&ip))
+    }
+
     /// Reads the file named in `args` (if any), lays the flags and environment over it, fills in
     /// the defaults and validates the result.
     ///

@@ -76,11 +76,7 @@ async fn accept(core: Core, listener: TcpListener, router: Router, headroom: Hea
             );
             continue;
         }
-        let proxied = core
-            .config()
-            .http_trusted_proxies
-            .iter()
-            .any(|net| net.contains(peer.ip()));
+        let proxied = core.config().is_trusted_proxy(peer.ip());
         let place = match core.gate().admit_http(peer, !proxied) {
             Ok(place) => place,
             Err(refusal) => {

@@ -126,12 +126,8 @@ impl FromRequestParts<AppState> for Client {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        let proxies = &state.core.config().http_trusted_proxies;
-        // An IPv4 client on a dual-stack socket arrives as `::ffff:a.b.c.d`.
-        let trusted = |ip: IpAddr| {
-            let ip = ip.to_canonical();
-            proxies.iter().any(|net| net.contains(&ip))
-        };
+        let config = state.core.config();
+        let trusted = |ip: IpAddr| config.is_trusted_proxy(ip);
         if !trusted(peer) {
             return Ok(Self {
                 ip: peer,
