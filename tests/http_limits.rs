@@ -51,6 +51,37 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Strin
     }
 }
 
+/// A keep-alive connection from `from` that the server admitted: `/healthz` asked on it was
+/// answered 200, and the connection stays open. Retried while the server still counts a
+/// connection that just ended (its place is freed when the server has seen the end), up to 5 s.
+async fn admitted_from(from: &str, to: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut stream = connect_from(from, to).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("request sent");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        if head.starts_with(b"HTTP/1.1 200") {
+            return stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never admitted from {from}: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The HTTP status line curl saw for `/healthz`, asked from `from`.
 fn healthz_status(server: &TestServer, from: &str) -> String {
     let out = curl(
@@ -189,9 +220,11 @@ async fn connections_over_the_cap_per_address_are_refused_while_another_address_
     );
     // Another address is served meanwhile.
     assert_eq!(healthz_status(&server, "127.0.0.2"), "200");
-    // Three more from a third address fill the cap in all: then even a new address is refused.
+    // Three more from a third address fill the cap in all (each one seen answered, so none is
+    // refused while the server still counts curl's ended connection): then even a new address
+    // is refused.
     for _ in 0..3 {
-        held.push(connect_from("127.0.0.3", addr).await);
+        held.push(admitted_from("127.0.0.3", addr).await);
     }
     let mut over = connect_from("127.0.0.2", addr).await;
     let answer = closed_within(&mut over, Duration::from_secs(5))
