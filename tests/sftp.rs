@@ -440,6 +440,49 @@ async fn a_truncate_is_refused_only_on_a_file_the_inbox_processes() {
 }
 
 #[tokio::test]
+async fn a_flood_of_key_exchanges_from_one_address_is_paced_and_a_login_still_works() {
+    let server = server_with_user(&["--ssh-handshakes-per-second", "5"], "steady", &[]).await;
+    let flood = std::process::Command::new("timeout")
+        .args(["60", "python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sftp/handshakes.py"
+        ))
+        .args([&server.port("sftp").to_string(), "3", "3000"])
+        .output()
+        .unwrap();
+    let printed = text(&flood.stdout);
+    assert!(flood.status.success(), "{printed}{}", text(&flood.stderr));
+    eprintln!("SSH handshake flood: {printed}");
+    let figure = |key: &str| -> f64 {
+        let words: Vec<&str> = printed.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == key).unwrap();
+        words[at + 1].parse().unwrap()
+    };
+    let (offered, served, seconds) = (figure("offered"), figure("served"), figure("seconds"));
+    // 5 a second and 10 at once: over about 3 s at most 10 + 5 × 3, with a little room for
+    // the window's edges; the rest waited, or found the address's pre-login places taken.
+    assert!(
+        served <= 10.0 + 5.0 * seconds.ceil() + 3.0,
+        "{printed}: {:.0} handshakes a second",
+        served / seconds
+    );
+    assert!(served >= 10.0, "the burst itself is served: {printed}");
+    assert!(offered >= 10.0 * served, "far more were offered: {printed}");
+    // The same address logs in normally after the flood, without a backlog to wait out.
+    let after = std::time::Instant::now();
+    let out = sftp_batch(&server, "steady", Login::Password(PASSWORD), "ls /\n");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("out"), "{}", text(&out.stdout));
+    eprintln!("login after the flood: {:?}", after.elapsed());
+}
+
+#[tokio::test]
 async fn idle_sessions_are_closed_despite_keepalives_but_slow_transfers_are_not() {
     let server = server_with_user(&["--idle-timeout", "2"], "idler", &[]).await;
     let out = paramiko(&server, "idle", "idler", &[]);
