@@ -141,7 +141,11 @@ async fn paramiko_covers_every_operation() {
     assert_eq!(f("after-resume"), "b'A;b\\n1;2\\n'");
     assert_eq!(f("mode"), "0o644", "setuid and write for others are masked");
     assert_eq!(f("mtime"), "1000000000");
-    assert!(f("truncate-path").starts_with("PermissionError"), "{out}");
+    assert_eq!(
+        f("truncate-path"),
+        "ok",
+        "a truncate outside the inbox, as OpenSSH"
+    );
     assert_eq!(f("truncate-handle"), "2");
     assert_eq!(
         f("dir-mode"),
@@ -158,7 +162,8 @@ async fn paramiko_covers_every_operation() {
         f("posix-rename-onto-existing").contains("already exists"),
         "posix-rename never replaces: {out}"
     );
-    assert_eq!(f("kept-after-posix-rename"), "b'A;' b'other'");
+    // Cut to one byte by path, then to two through the handle: the second byte is a zero.
+    assert_eq!(f("kept-after-posix-rename"), "b'A\\x00' b'other'");
     assert_eq!(f("posix-rename"), "b'other'");
     assert_eq!(f("rename-into-inbox"), "ok");
     assert!(f("symlink").starts_with("PermissionError"), "{out}");
@@ -312,6 +317,169 @@ async fn an_aborted_upload_leaves_nothing_that_looks_complete() {
             .log()
             .contains("upload not completed; partial file removed")
     });
+}
+
+#[tokio::test]
+async fn an_abandoned_upload_is_never_listed_and_deleting_its_name_discards_it() {
+    let server = server_with_user(&[], "rcl", &[]).await;
+    let home = server.env.home("rcl");
+    let out = paramiko(&server, "abandon", "rcl", &[home.to_str().unwrap()]);
+    let f = |key| fact(&out, key);
+    assert_eq!(f("on-disk"), "1 True", "the hidden partial, on disk only");
+    assert_eq!(f("listed-here"), "['done', 'error', 'out']");
+    assert_eq!(f("listed-there"), "['done', 'error', 'out']");
+    assert_eq!(f("stat"), "FileNotFoundError [Errno 2] No such file");
+    // As OpenSSH answers for a name that isn't there; the partial goes with it at once.
+    assert_eq!(f("remove"), "FileNotFoundError [Errno 2] No such file");
+    assert_eq!(f("on-disk-after"), "[]");
+    assert_eq!(f("listed-after"), "['done', 'error', 'out']");
+    assert!(f("write-after").contains("upload incomplete"), "{out}");
+    assert_eq!(
+        f("after-close"),
+        "FileNotFoundError [Errno 2] No such file []",
+        "the close put nothing in place"
+    );
+    assert!(!arrived(&server, "z.txt"));
+    assert!(server
+        .log()
+        .contains("upload not completed; discarded by a deletion of its name"));
+}
+
+#[tokio::test]
+async fn statvfs_tells_the_home_file_system_s_figures() {
+    let server = server_with_user(&[], "roomy", &[]).await;
+    let home = server.env.home("roomy");
+    let out = paramiko(&server, "statvfs", "roomy", &["/out"]);
+    assert_eq!(fact(&out, "reply-type"), "True");
+    let figures: Vec<u64> = fact(&out, "figures")
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let vfs = rustix::fs::statvfs(&home).unwrap();
+    assert_eq!(figures.len(), 11);
+    assert_eq!((figures[0], figures[1]), (vfs.f_bsize, vfs.f_frsize));
+    assert_eq!(figures[2], vfs.f_blocks);
+    // Free space moves as other tests write; within 5% of the blocks is the same disk.
+    assert!(
+        figures[4].abs_diff(vfs.f_bavail) < vfs.f_blocks / 20,
+        "{out}"
+    );
+    assert_eq!(figures[5], vfs.f_files);
+    assert_eq!(figures[8], 0, "the file system's id is not told");
+    assert_eq!(figures[10], vfs.f_namemax);
+    assert_eq!(
+        fact(&out, "missing"),
+        "FileNotFoundError [Errno 2] No such file"
+    );
+    // OpenSSH's own client: `df` asks statvfs@openssh.com.
+    let df = sftp_batch(&server, "roomy", Login::Password(PASSWORD), "cd out\ndf\n");
+    let printed = text(&df.stdout);
+    assert!(df.status.success(), "{printed}{}", text(&df.stderr));
+    let kib = vfs.f_blocks * vfs.f_frsize / 1024;
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&kib.to_string())),
+        "df shows {kib} KiB in all: {printed}"
+    );
+}
+
+#[tokio::test]
+async fn status_texts_are_openssh_s() {
+    let server = server_with_user(&[], "wording", &[]).await;
+    let out = paramiko(&server, "texts", "wording", &[]);
+    let f = |key| fact(&out, key);
+    assert_eq!(
+        f("no-such-file"),
+        "FileNotFoundError [Errno 2] No such file"
+    );
+    assert_eq!(
+        f("denied-reason"),
+        "PermissionError [Errno 13] Permission denied: this folder can't be removed, renamed or replaced"
+    );
+    assert_eq!(
+        f("failure-reason"),
+        "OSError Failure: a file or folder by that name already exists"
+    );
+    assert_eq!(f("unsupported"), "OSError Operation unsupported");
+}
+
+#[tokio::test]
+async fn a_truncate_is_refused_only_on_a_file_the_inbox_processes() {
+    // A file being copied into the inbox on disk (still open) waits for the settle time: it
+    // stays in the inbox during the test.
+    let server = server_with_user(&["--inbox-settle", "600"], "cutter", &[]).await;
+    let home = server.env.home("cutter");
+    let mut copying = std::fs::File::create(home.join("waiting.csv")).unwrap();
+    std::io::Write::write_all(&mut copying, b"id;x\n1;2\n").unwrap();
+    let out = paramiko(&server, "truncate", "cutter", &[]);
+    let f = |key| fact(&out, key);
+    assert_eq!(
+        f("inbox"),
+        "PermissionError [Errno 13] Permission denied: a file in the inbox can't be changed in place; upload it anew"
+    );
+    assert_eq!(f("inbox-size"), "9");
+    assert_eq!(
+        std::fs::read(home.join("waiting.csv")).unwrap(),
+        b"id;x\n1;2\n"
+    );
+    assert_eq!(f("out"), "ok b'0123'");
+    assert_eq!(f("sub"), "ok 0");
+    assert_eq!(f("extend"), "ok b'\\x00\\x00\\x00'");
+    // A temporary name in the inbox is never processed, so it may be cut; the rename makes it
+    // an arrival, whole.
+    assert_eq!(f("temporary"), "ok");
+    wait_for(
+        "the renamed file's arrival",
+        Duration::from_secs(10),
+        || arrived(&server, "later.csv"),
+    );
+    assert!(!arrived(&server, "later.csv.tmp"));
+    assert!(!arrived(&server, "waiting.csv"));
+    drop(copying);
+}
+
+#[tokio::test]
+async fn a_flood_of_key_exchanges_from_one_address_is_paced_and_a_login_still_works() {
+    let server = server_with_user(&["--ssh-handshakes-per-second", "5"], "steady", &[]).await;
+    let flood = std::process::Command::new("timeout")
+        .args(["60", "python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sftp/handshakes.py"
+        ))
+        .args([&server.port("sftp").to_string(), "3", "3000"])
+        .output()
+        .unwrap();
+    let printed = text(&flood.stdout);
+    assert!(flood.status.success(), "{printed}{}", text(&flood.stderr));
+    eprintln!("SSH handshake flood: {printed}");
+    let figure = |key: &str| -> f64 {
+        let words: Vec<&str> = printed.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == key).unwrap();
+        words[at + 1].parse().unwrap()
+    };
+    let (offered, served, seconds) = (figure("offered"), figure("served"), figure("seconds"));
+    // 5 a second and 10 at once: over about 3 s at most 10 + 5 × 3, with a little room for
+    // the window's edges; the rest waited, or found the address's pre-login places taken.
+    assert!(
+        served <= 10.0 + 5.0 * seconds.ceil() + 3.0,
+        "{printed}: {:.0} handshakes a second",
+        served / seconds
+    );
+    assert!(served >= 10.0, "the burst itself is served: {printed}");
+    assert!(offered >= 10.0 * served, "far more were offered: {printed}");
+    // The same address logs in normally after the flood, without a backlog to wait out.
+    let after = std::time::Instant::now();
+    let out = sftp_batch(&server, "steady", Login::Password(PASSWORD), "ls /\n");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("out"), "{}", text(&out.stdout));
+    eprintln!("login after the flood: {:?}", after.elapsed());
 }
 
 #[tokio::test]

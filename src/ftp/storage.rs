@@ -95,6 +95,7 @@ fn file_error(e: FileError) -> Error {
         FileError::Denied | FileError::Reserved | FileError::LinksRefused => {
             ErrorKind::PermissionDenied
         }
+        FileError::InboxFile => ErrorKind::PermissionDenied,
         FileError::NotFound | FileError::Exists | FileError::IsFolder | FileError::NotALink => {
             ErrorKind::PermanentFileNotAvailable
         }

@@ -254,6 +254,7 @@ mod tests {
             max_unauthenticated: total,
             max_unauthenticated_per_client: per_client,
             login_timeout: Duration::from_secs(30),
+            ssh_handshakes_per_second: 10,
         })
     }
 

@@ -1,12 +1,13 @@
 //! The gate every partner passes: admission of a new connection (`admission`: blocked clients,
 //! caps on connections not yet logged in, the login deadline), login by password or key against
-//! the user store, the delay on a refusal, per-address blocking after repeated failures, and the
-//! session limits. FTP and SFTP share one gate, so an address can't try five passwords on each,
+//! the user store, the delay on a refusal, per-address blocking after repeated failures, the
+//! pace of new SSH handshakes per client (`pace`), and the session limits. FTP and SFTP share one gate, so an address can't try five passwords on each,
 //! and a user's sessions count together whatever the protocol.
 
 mod admission;
 mod failures;
 mod network;
+mod pace;
 mod sessions;
 mod turns;
 
@@ -19,6 +20,7 @@ pub use admission::{
     Connections,
 };
 pub use failures::{FailedLogins, Failures};
+pub use pace::Pace;
 pub use sessions::{Ending, Session, SessionLimits, SessionPermit};
 pub use turns::{CheckTurns, Turn};
 
@@ -77,6 +79,7 @@ pub struct Gate {
     metrics: Metrics,
     admissions: Admissions,
     http: Connections,
+    handshakes: Pace,
 }
 
 impl Gate {
@@ -91,6 +94,7 @@ impl Gate {
             metrics: Metrics::default(),
             admissions: Admissions::new(AdmissionPolicy::default()),
             http: Connections::new(ConnectionCaps::from(crate::config::HttpLimits::default())),
+            handshakes: Pace::new(AdmissionPolicy::default().ssh_handshakes_per_second),
         }
     }
 
@@ -233,7 +237,16 @@ impl Gate {
     /// Sets the caps on connections not yet logged in, and their login deadline.
     pub fn with_admission(mut self, policy: AdmissionPolicy) -> Self {
         self.admissions = Admissions::new(policy);
+        self.handshakes = Pace::new(policy.ssh_handshakes_per_second);
         self
+    }
+
+    /// Waits until an admitted SSH connection from `peer` may start its handshake: at once,
+    /// unless its client starts them faster than `--ssh-handshakes-per-second`. `false` when its
+    /// turn would come only after `deadline` (its login deadline) or more than two seconds from
+    /// now: the connection is dropped.
+    pub async fn handshake_turn(&self, peer: IpAddr, deadline: tokio::time::Instant) -> bool {
+        self.handshakes.wait(peer, deadline).await
     }
 
     /// Admits a new connection from `peer`, before any protocol work: a blocked client is

@@ -36,17 +36,23 @@ impl PartnerFiles {
         Ok(())
     }
 
-    /// Deletes the file `wire` (not a folder: see [`PartnerFiles::remove_dir`]).
+    /// Deletes the file `wire` (not a folder: see [`PartnerFiles::remove_dir`]). Uploads to
+    /// that name still in progress, in any session of the user, are discarded first: their
+    /// staged files go at once and they are never put in place.
     ///
     /// # Errors
-    /// [`FileError::IsFolder`], [`FileError::Reserved`], [`FileError::NotFound`], or a jail
-    /// refusal.
+    /// [`FileError::IsFolder`], [`FileError::Reserved`], [`FileError::NotFound`] (also when
+    /// only uploads that never completed were there, now discarded), or a jail refusal.
     pub async fn remove_file(&self, wire: &str) -> Result<(), FileError> {
         let path = self.changeable(wire)?;
         let this = self.clone();
         let removed = path.clone();
         blocking(move || {
             let (folder, name) = this.0.home.parent(&removed)?;
+            let discarded = this.0.pending.discard(&this.partner().user, &removed);
+            if discarded > 0 {
+                tracing::info!(partner = %this.partner(), file = %removed, uploads = discarded, "upload not completed; discarded by a deletion of its name");
+            }
             if folder.kind(&name)? == Kind::Folder {
                 return Err(FileError::IsFolder);
             }

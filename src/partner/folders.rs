@@ -1,5 +1,5 @@
-//! Looking around a home: what a path is (`stat`), what a folder holds (`list`), and folders
-//! made and removed. A listing never shows a staging name, and a link shows what it points at
+//! Looking around a home: what a path is (`stat`), what a folder holds (`list`), how much room
+//! its file system has (`space`), and folders made and removed. A listing never shows a staging name, and a link shows what it points at
 //! only while that stays inside the home; a link leading out, or nowhere, is left out.
 
 use std::fs::Metadata;
@@ -15,6 +15,34 @@ pub struct Entry {
     pub name: String,
     /// What it is; for a link inside the home, what it points at.
     pub meta: Metadata,
+}
+
+/// The figures of the file system a home is on (`statvfs`), for clients that ask how much room
+/// is left. Its identity is not told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// The preferred block size, in bytes.
+    pub block_size: u64,
+    /// The unit of the block counts, in bytes.
+    pub fragment_size: u64,
+    /// Blocks in all.
+    pub blocks: u64,
+    /// Free blocks.
+    pub blocks_free: u64,
+    /// Free blocks the server may use.
+    pub blocks_available: u64,
+    /// Inodes in all.
+    pub files: u64,
+    /// Free inodes.
+    pub files_free: u64,
+    /// Free inodes the server may use.
+    pub files_available: u64,
+    /// Whether the file system is mounted read-only.
+    pub read_only: bool,
+    /// Whether it is mounted without set-user-id.
+    pub no_setuid: bool,
+    /// The longest name, in bytes.
+    pub name_max: u64,
 }
 
 /// Whether [`PartnerFiles::stat`] follows a final symbolic link (inside the home only).
@@ -40,6 +68,34 @@ impl PartnerFiles {
                 let (folder, name) = this.0.home.parent(&path)?;
                 Ok(folder.metadata(&name)?)
             }
+        })
+        .await
+    }
+
+    /// The figures of the file system `wire` is on.
+    ///
+    /// # Errors
+    /// [`FileError::NotFound`], or a jail refusal.
+    pub async fn space(&self, wire: &str) -> Result<Space, FileError> {
+        let path = self.path(wire)?;
+        let this = self.clone();
+        blocking(move || {
+            use rustix::fs::StatVfsMountFlags as F;
+            let fd = this.0.home.open_path(&path, rustix::fs::OFlags::PATH)?;
+            let vfs = rustix::fs::fstatvfs(&fd).map_err(std::io::Error::from)?;
+            Ok(Space {
+                block_size: vfs.f_bsize,
+                fragment_size: vfs.f_frsize,
+                blocks: vfs.f_blocks,
+                blocks_free: vfs.f_bfree,
+                blocks_available: vfs.f_bavail,
+                files: vfs.f_files,
+                files_free: vfs.f_ffree,
+                files_available: vfs.f_favail,
+                read_only: vfs.f_flag.contains(F::RDONLY),
+                no_setuid: vfs.f_flag.contains(F::NOSUID),
+                name_max: vfs.f_namemax,
+            })
         })
         .await
     }

@@ -9,7 +9,11 @@
 //!   it in the kernel; what it names is then worked on through an open folder and a name, never
 //!   a path string;
 //! - uploads are staged under a hidden name, synced, and put in place only when complete, never
-//!   replacing a file unless they extend that very file (append, resume) (`upload`);
+//!   replacing a file unless they extend that very file (append, resume) (`upload`); a
+//!   deletion of a name still being uploaded discards those uploads, on every session of the
+//!   user (`pending`);
+//! - a file in the inbox is never changed in place, so half a file is never processed; a
+//!   file elsewhere may be truncated or extended (`resize`);
 //! - renames never replace; the top of the home and the reserved folders (`out/`, `done/`,
 //!   `error/`) can't be removed, renamed or renamed onto (`changes`);
 //! - listings hide staging names and never show what a link leading out of the home points at
@@ -28,6 +32,8 @@ mod attributes;
 mod changes;
 mod download;
 mod folders;
+mod pending;
+mod resize;
 mod upload;
 
 use std::fmt;
@@ -37,7 +43,7 @@ use std::sync::Arc;
 
 pub use attributes::{bounded_mode, Attributes};
 pub use download::Download;
-pub use folders::{Entry, Follow};
+pub use folders::{Entry, Follow, Space};
 pub use upload::{Upload, UploadMode};
 
 use crate::arrivals::Arrivals;
@@ -83,6 +89,9 @@ pub enum FileError {
     /// A write of this upload failed before, so it was discarded.
     #[error("upload incomplete; file discarded")]
     Incomplete,
+    /// A file in the inbox can't be changed in place (a half-changed file could be processed).
+    #[error("a file in the inbox can't be changed in place; upload it anew")]
+    InboxFile,
     /// Not a symbolic link (a read of a link's target).
     #[error("not a symbolic link")]
     NotALink,
@@ -152,6 +161,7 @@ pub struct Partners {
     arrivals: Arrivals,
     outbox: Outbox,
     metrics: Metrics,
+    pending: pending::Pending,
 }
 
 impl Partners {
@@ -163,6 +173,7 @@ impl Partners {
             arrivals,
             outbox,
             metrics,
+            pending: pending::Pending::default(),
         }
     }
 
@@ -183,6 +194,7 @@ impl Partners {
             arrivals: self.arrivals.clone(),
             outbox: self.outbox.clone(),
             metrics: self.metrics.clone(),
+            pending: self.pending.clone(),
         })))
     }
 }
@@ -199,6 +211,7 @@ struct Inner {
     arrivals: Arrivals,
     outbox: Outbox,
     metrics: Metrics,
+    pending: pending::Pending,
 }
 
 impl PartnerFiles {

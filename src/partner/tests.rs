@@ -14,6 +14,7 @@ pub(crate) struct Fixture {
     pub home: PathBuf,
     pub files: PartnerFiles,
     pub arrived: UnboundedReceiver<Arrival>,
+    pub partners: Partners,
 }
 
 pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
@@ -38,6 +39,7 @@ pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
         _dir: dir,
         files,
         arrived,
+        partners,
     }
 }
 
@@ -113,6 +115,121 @@ async fn a_dropped_or_failed_upload_leaves_nothing() {
     assert!(matches!(up.commit(), Err(FileError::Incomplete)));
     assert_eq!(names(&f.home), ["done", "error", "out"]);
     assert!(f.arrived.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn deleting_a_name_being_uploaded_discards_the_upload_in_every_session() {
+    let mut f = fixture(None).await;
+    let up = f
+        .files
+        .begin_upload("/z.txt", UploadMode::New)
+        .await
+        .unwrap();
+    up.append(b"half").unwrap();
+    // Another session of the same user (rclone removes over another connection of its pool).
+    let other = f
+        .partners
+        .session(
+            Partner {
+                user: "alice".into(),
+                protocol: Protocol::Ftp,
+                peer: None,
+            },
+            None,
+        )
+        .unwrap();
+    assert!(matches!(
+        other.remove_file("/z.txt").await,
+        Err(FileError::NotFound)
+    ));
+    assert_eq!(names(&f.home), ["done", "error", "out"], "the partial went");
+    assert!(matches!(up.append(b"more"), Err(FileError::Incomplete)));
+    assert!(matches!(up.commit(), Err(FileError::Incomplete)));
+    assert_eq!(names(&f.home), ["done", "error", "out"]);
+    assert!(f.arrived.try_recv().is_err());
+    // Nothing is left in the registry to discard: a later upload of the name is whole.
+    let again = f
+        .files
+        .begin_upload("/z.txt", UploadMode::New)
+        .await
+        .unwrap();
+    again.append(b"whole").unwrap();
+    drop(up);
+    assert_eq!(again.commit().unwrap(), 5);
+    assert_eq!(std::fs::read(f.home.join("z.txt")).unwrap(), b"whole");
+    // A file being extended: the deletion takes the file and the upload together.
+    let extend = f
+        .files
+        .begin_upload("/z.txt", UploadMode::Extend { append: true })
+        .await
+        .unwrap();
+    f.files.remove_file("/z.txt").await.unwrap();
+    assert!(matches!(extend.commit(), Err(FileError::Incomplete)));
+    assert_eq!(names(&f.home), ["done", "error", "out"]);
+}
+
+#[tokio::test]
+async fn a_file_is_truncated_in_place_except_one_the_inbox_processes() {
+    let f = fixture(Some(100)).await;
+    std::fs::write(f.home.join("a.csv"), b"id;x\n1;2\n").unwrap();
+    assert!(matches!(
+        f.files.set_len("/a.csv", 3).await,
+        Err(FileError::InboxFile)
+    ));
+    assert_eq!(std::fs::read(f.home.join("a.csv")).unwrap(), b"id;x\n1;2\n");
+    // Not through a link into the inbox either.
+    std::fs::create_dir(f.home.join("sub")).unwrap();
+    std::os::unix::fs::symlink("../a.csv", f.home.join("sub/link")).unwrap();
+    assert!(matches!(
+        f.files.set_len("/sub/link", 3).await,
+        Err(FileError::InboxFile)
+    ));
+    assert_eq!(std::fs::metadata(f.home.join("a.csv")).unwrap().len(), 9);
+    // A temporary name in the top is never processed, so it may change.
+    std::fs::write(f.home.join("a.csv.tmp"), b"123456").unwrap();
+    f.files.set_len("/a.csv.tmp", 2).await.unwrap();
+    assert_eq!(std::fs::read(f.home.join("a.csv.tmp")).unwrap(), b"12");
+    for path in ["out/b.csv", "done/b.csv", "sub/b.csv"] {
+        std::fs::write(f.home.join(path), b"123456").unwrap();
+        f.files.set_len(&format!("/{path}"), 4).await.unwrap();
+        assert_eq!(std::fs::read(f.home.join(path)).unwrap(), b"1234", "{path}");
+        f.files.set_len(&format!("/{path}"), 6).await.unwrap();
+        assert_eq!(
+            std::fs::read(f.home.join(path)).unwrap(),
+            b"1234\0\0",
+            "{path}"
+        );
+    }
+    assert!(matches!(
+        f.files.set_len("/out/b.csv", 101).await,
+        Err(FileError::TooLarge)
+    ));
+    assert!(matches!(
+        f.files.set_len("/sub", 0).await,
+        Err(FileError::IsFolder)
+    ));
+    assert!(matches!(
+        f.files.set_len("/out", 0).await,
+        Err(FileError::Reserved)
+    ));
+    assert!(matches!(
+        f.files.set_len("/out/missing.csv", 0).await,
+        Err(FileError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn the_space_is_the_home_file_system_s() {
+    let f = fixture(None).await;
+    let space = f.files.space("/out").await.unwrap();
+    let vfs = rustix::fs::statvfs(&f.home).unwrap();
+    assert_eq!(space.blocks, vfs.f_blocks);
+    assert_eq!(space.fragment_size, vfs.f_frsize);
+    assert!(space.blocks_available <= space.blocks && space.blocks > 0);
+    assert!(matches!(
+        f.files.space("/missing").await,
+        Err(FileError::NotFound)
+    ));
 }
 
 #[tokio::test]

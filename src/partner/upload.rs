@@ -4,14 +4,17 @@
 //! there, unless the upload extends that very file (append, resume), which replaces it
 //! atomically. An upload dropped without a commit (the connection broke, the client gave up,
 //! the server is stopping) deletes its staged file; a server killed outright leaves only the
-//! hidden name, which nothing processes and the start-up sweep removes.
+//! hidden name, which nothing processes and the start-up sweep removes. A deletion of the
+//! name meanwhile discards the upload (`pending`): its staged file goes at once, later writes
+//! and the commit fail.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::pending::Slot;
 use super::{blocking, Attributes, FileError, PartnerFiles};
 use crate::home::VirtualPath;
 use crate::staging::{Placement, StagedFile};
@@ -38,9 +41,10 @@ pub struct Upload {
     session: PartnerFiles,
     path: VirtualPath,
     mode: UploadMode,
-    // Invariant: `Some` until the upload is committed or dropped; the staged file exists
-    // exactly while this is `Some`.
-    staged: Mutex<Option<StagedFile>>,
+    // Invariant: `Some` until the upload is committed, dropped or discarded (by a deletion of
+    // its name, through the registry that holds it weakly); the staged file exists exactly
+    // while this is `Some`.
+    staged: Slot,
     // A second handle on the staged file, for reads and writes without taking the lock.
     file: File,
     limit: Option<u64>,
@@ -98,11 +102,16 @@ impl Upload {
                 .open_path(&path, rustix::fs::OFlags::RDONLY)?;
             end = io::copy(&mut File::from(source), &mut &file)?;
         }
+        let staged = Arc::new(Mutex::new(Some(staged)));
+        session
+            .0
+            .pending
+            .register(&session.partner().user, &path, &staged);
         Ok(Self {
             session,
             path,
             mode,
-            staged: Mutex::new(Some(staged)),
+            staged,
             file,
             limit,
             end: AtomicU64::new(end),
@@ -129,8 +138,12 @@ impl Upload {
     ///
     /// # Errors
     /// [`FileError::TooLarge`] past the user's limit, or the disk's error; either marks the
-    /// upload failed, so its commit discards it.
+    /// upload failed, so its commit discards it. [`FileError::Incomplete`] once the upload was
+    /// discarded.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), FileError> {
+        if self.is_discarded() {
+            return Err(FileError::Incomplete);
+        }
         let offset = match self.mode {
             UploadMode::Extend { append: true } => self.file.metadata()?.len(),
             _ => offset,
@@ -249,7 +262,23 @@ impl Upload {
     }
 
     fn take_staged(&self) -> Option<StagedFile> {
-        self.staged.lock().unwrap_or_else(|e| e.into_inner()).take()
+        let staged = self.staged.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if staged.is_some() {
+            let session = &self.session;
+            session
+                .0
+                .pending
+                .forget(&session.partner().user, &self.path, &self.staged);
+        }
+        staged
+    }
+
+    /// Whether a deletion of the name discarded this upload (or it is over).
+    fn is_discarded(&self) -> bool {
+        self.staged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 

@@ -1,23 +1,26 @@
 //! The SFTP v3 file system of one session: russh-sftp's `Handler`, translating each request into
 //! a call on the session's partner-file session ([`crate::partner`]), which owns every rule
 //! (jail, atomic uploads, reserved folders, no replacing, arrivals, the outbox ledger). What is
-//! SFTP's own stays here: open flags, handles, attributes on the wire, the extensions, and errors
-//! as SFTP status codes (`status`). Cheap to clone, so the request loop runs requests on clones.
+//! SFTP's own stays here: open flags, handles, attributes on the wire, the extensions
+//! (`posix-rename`, `fsync`, `limits` and `statvfs@openssh.com`), and errors as SFTP status
+//! codes (`status`). Cheap to clone, so the request loop runs requests on clones.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use russh_sftp::extensions::{FsyncExtension, HardlinkExtension, LimitsExtension};
+use russh_sftp::extensions::{
+    FsyncExtension, HardlinkExtension, LimitsExtension, Statvfs, StatvfsExtension,
+};
 use russh_sftp::protocol::{
     Attrs, Data, ExtendedReply, File as Entry, FileAttributes, Handle, Name, OpenFlags, Packet,
-    Status, StatusCode, Version,
+    Status, Version,
 };
 use russh_sftp::server::{Handler, StatusReply};
 
 use super::handles::{Handles, Listing, Open};
-use super::status::{self, bad_handle, denied, failure, ok};
+use super::status::{self, bad_handle, denied_because, failure, failure_because, ok};
 use super::watchdog::Activity;
 use crate::home::VirtualPath;
 use crate::partner::{Attributes, FileError, Follow, PartnerFiles, UploadMode};
@@ -44,7 +47,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StatusReply> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|_| failure("operation failed"))?
+        .map_err(|_| failure())?
 }
 
 /// Attributes as the client sees them: no server user or group ids.
@@ -89,7 +92,7 @@ impl Files {
         self.0
             .handles
             .insert(open)
-            .ok_or_else(|| failure("too many open files"))
+            .ok_or_else(|| failure_because("too many open files"))
     }
 
     /// OPEN of a file for writing: the SFTP flags as an upload mode.
@@ -100,7 +103,7 @@ impl Files {
         attrs: &FileAttributes,
     ) -> Result<Open, StatusReply> {
         let exists = match self.core().stat(filename, Follow::Links).await {
-            Ok(meta) if meta.is_dir() => return Err(failure("is a folder")),
+            Ok(meta) if meta.is_dir() => return Err(failure_because("is a folder")),
             Ok(_) => true,
             Err(FileError::NotFound) => false,
             Err(e) => return Err(status::from_file(e)),
@@ -149,7 +152,7 @@ impl Handler for Files {
     type Error = StatusReply;
 
     fn unimplemented(&self) -> Self::Error {
-        StatusCode::OpUnsupported.with_message("operation not supported")
+        status::unsupported()
     }
 
     async fn init(
@@ -162,6 +165,7 @@ impl Handler for Files {
             ("posix-rename@openssh.com", "1"),
             ("fsync@openssh.com", "1"),
             ("limits@openssh.com", "1"),
+            ("statvfs@openssh.com", "2"),
         ] {
             version
                 .extensions
@@ -222,11 +226,11 @@ impl Handler for Files {
         let data = blocking(move || match &*open {
             Open::Read(download) => download.read_at(offset, len).map_err(status::from_file),
             Open::Write(upload) => upload.read_at(offset, len).map_err(status::from_file),
-            Open::Dir(_) => Err(failure("not a file handle")),
+            Open::Dir(_) => Err(failure_because("not a file handle")),
         })
         .await?;
         if data.is_empty() {
-            return Err(StatusCode::Eof.with_message("end of file"));
+            return Err(status::eof());
         }
         Ok(Data { id, data })
     }
@@ -241,7 +245,7 @@ impl Handler for Files {
         let open = self.open_handle(&handle)?;
         blocking(move || match &*open {
             Open::Write(upload) => upload.write_at(offset, &data).map_err(status::from_file),
-            Open::Read(_) | Open::Dir(_) => Err(denied("the file is not open for writing")),
+            Open::Read(_) | Open::Dir(_) => Err(denied_because("the file is not open for writing")),
         })
         .await?;
         Ok(ok(id))
@@ -276,7 +280,7 @@ impl Handler for Files {
         let meta = blocking(move || match &*open {
             Open::Read(download) => download.file().metadata().map_err(status::from_io),
             Open::Write(upload) => upload.file().metadata().map_err(status::from_io),
-            Open::Dir(_) => Err(failure("not a file handle")),
+            Open::Dir(_) => Err(failure_because("not a file handle")),
         })
         .await?;
         Ok(Attrs {
@@ -291,8 +295,13 @@ impl Handler for Files {
         path: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        if attrs.size.is_some() {
-            return Err(denied("only an open upload can change its size"));
+        // A size is a truncate (or extension) in place, which the core allows except on a file
+        // the inbox processes.
+        if let Some(size) = attrs.size {
+            self.core()
+                .set_len(&path, size)
+                .await
+                .map_err(status::from_file)?;
         }
         self.core()
             .set_attributes(&path, wanted(&attrs))
@@ -317,8 +326,8 @@ impl Handler for Files {
                 Open::Read(download) if attrs.size.is_none() => {
                     wanted(&attrs).apply(download.file())
                 }
-                Open::Read(_) => return Err(denied("the file is not open for writing")),
-                Open::Dir(_) => return Err(failure("not a file handle")),
+                Open::Read(_) => return Err(denied_because("the file is not open for writing")),
+                Open::Dir(_) => return Err(failure_because("not a file handle")),
             };
             result.map_err(status::from_file)
         })
@@ -345,11 +354,11 @@ impl Handler for Files {
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
         let open = self.open_handle(&handle)?;
         let Open::Dir(listing) = &*open else {
-            return Err(failure("not a folder handle"));
+            return Err(failure_because("not a folder handle"));
         };
         let files = listing.next_page();
         if files.is_empty() {
-            return Err(StatusCode::Eof.with_message("end of folder"));
+            return Err(status::eof());
         }
         Ok(Name { id, files })
     }
@@ -384,7 +393,7 @@ impl Handler for Files {
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let path = VirtualPath::parse(&path).map_err(|_| failure("invalid file name"))?;
+        let path = VirtualPath::parse(&path).map_err(|_| failure_because("invalid file name"))?;
         Ok(Name {
             id,
             files: vec![Entry::dummy(path.to_string())],
@@ -431,7 +440,7 @@ impl Handler for Files {
         request: String,
         data: Vec<u8>,
     ) -> Result<Packet, Self::Error> {
-        let malformed = || StatusCode::BadMessage.with_message("malformed request");
+        let malformed = status::bad_message;
         match request.as_str() {
             // Same layout as hardlink@openssh.com: two strings, old path and new path. Like every
             // rename of ours it never replaces the target (OpenSSH's would): a partner moving a
@@ -449,10 +458,36 @@ impl Handler for Files {
                 blocking(move || match &*open {
                     Open::Write(upload) => upload.sync().map_err(status::from_file),
                     Open::Read(_) => Ok(()),
-                    Open::Dir(_) => Err(failure("not a file handle")),
+                    Open::Dir(_) => Err(failure_because("not a file handle")),
                 })
                 .await?;
                 Ok(Packet::Status(ok(id)))
+            }
+            "statvfs@openssh.com" => {
+                let asked: StatvfsExtension =
+                    russh_sftp::de::from_bytes(&mut Bytes::from(data)).map_err(|_| malformed())?;
+                let space = self
+                    .core()
+                    .space(&asked.path)
+                    .await
+                    .map_err(status::from_file)?;
+                let statvfs = Statvfs {
+                    block_size: space.block_size,
+                    fragment_size: space.fragment_size,
+                    blocks: space.blocks,
+                    blocks_free: space.blocks_free,
+                    blocks_avail: space.blocks_available,
+                    inodes: space.files,
+                    inodes_free: space.files_free,
+                    inodes_avail: space.files_available,
+                    fs_id: 0,
+                    flags: u64::from(space.read_only) | (u64::from(space.no_setuid) << 1),
+                    name_max: space.name_max,
+                };
+                let data = russh_sftp::ser::to_bytes(&statvfs)
+                    .map_err(|_| failure())?
+                    .to_vec();
+                Ok(Packet::ExtendedReply(ExtendedReply { id, data }))
             }
             "limits@openssh.com" => {
                 let limits = LimitsExtension {
@@ -462,7 +497,7 @@ impl Handler for Files {
                     max_open_handles: super::handles::MAX_OPEN as u64,
                 };
                 let data = russh_sftp::ser::to_bytes(&limits)
-                    .map_err(|_| failure("operation failed"))?
+                    .map_err(|_| failure())?
                     .to_vec();
                 Ok(Packet::ExtendedReply(ExtendedReply { id, data }))
             }

@@ -98,8 +98,18 @@ async fn connection(
     admission: Admission,
     core: Core,
 ) {
-    let activity = Activity::new();
     let deadline = admission.deadline();
+    // A client starting handshakes too fast waits for its turn (holding its pre-login place, so
+    // the caps bound how many wait), before russh sends a byte.
+    let turn = tokio::select! {
+        turn = core.gate().handshake_turn(peer.ip(), deadline) => turn,
+        () = core.shutdown().cancelled() => return,
+    };
+    if !turn {
+        tracing::debug!(%peer, "SSH connection dropped: handshakes from this address too fast");
+        return;
+    }
+    let activity = Activity::new();
     let handler = SshSession::new(peer, core.clone(), activity.clone(), admission);
     let stream = Killable::new(socket, activity.kill_token());
     let started = tokio::select! {

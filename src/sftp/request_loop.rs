@@ -269,7 +269,7 @@ fn encode(packet: Packet, id: u32) -> Bytes {
 /// SSH_FXP_STATUS(Failure) for `id`, encoded by hand so it can't fail.
 fn failure_status(id: u32) -> Bytes {
     const FXP_STATUS: u8 = 101;
-    let message = b"operation failed";
+    let message = b"Failure";
     let language = b"en";
     let body_len = 1 + 4 + 4 + 4 + message.len() + 4 + language.len();
     let mut out = BytesMut::with_capacity(4 + body_len);
@@ -294,7 +294,9 @@ where
         Packet::Status(Status {
             id,
             status_code: e.status_code,
-            error_message: e.error_message.unwrap_or_else(|| e.status_code.to_string()),
+            error_message: e
+                .error_message
+                .unwrap_or_else(|| super::status::text_of(e.status_code).to_string()),
             language_tag: e.language_tag.unwrap_or_else(|| "en".to_string()),
         })
     };

@@ -175,6 +175,78 @@ def abort_put(transport, sftp):
         time.sleep(0.05)
 
 
+def second_session():
+    """Another connection of the same user, as a client's connection pool opens."""
+    return connect(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+
+
+def hidden(home):
+    """What the home's top holds on disk besides its folders, hidden names included."""
+    return sorted(n for n in os.listdir(home) if n not in ("done", "error", "out"))
+
+
+def abandon(transport, sftp, home):
+    """An upload given up without closing its handle, its name then deleted over another
+    connection (what rclone does when its source fails mid-upload)."""
+    f = sftp.open("z.txt", "w")
+    f.set_pipelined(False)
+    f.write(b"half of it")
+    f.flush()
+    print("on-disk", len(hidden(home)), all(n.startswith(".z.txt.") for n in hidden(home)))
+    other_transport, other = second_session()
+    print("listed-here", sorted(sftp.listdir("/")))
+    print("listed-there", sorted(other.listdir("/")))
+    print("stat", error_of(lambda: other.stat("z.txt")))
+    print("remove", error_of(lambda: other.remove("z.txt")))
+    print("on-disk-after", hidden(home))
+    print("listed-after", sorted(other.listdir("/")))
+    print("write-after", error_of(lambda: (f.write(b"more"), f.flush())))
+    # paramiko swallows errors of CLOSE; what counts is that nothing took the name.
+    f.close()
+    print("after-close", error_of(lambda: sftp.stat("z.txt")), hidden(home))
+    other_transport.close()
+
+
+def statvfs(transport, sftp, folder):
+    """statvfs@openssh.com, which paramiko has no call for: the raw extended request."""
+    t, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", folder)
+    print("reply-type", t == paramiko.sftp.CMD_EXTENDED_REPLY)
+    figures = [msg.get_int64() for _ in range(11)]
+    print("figures", " ".join(str(n) for n in figures))
+    print("missing", error_of(lambda: sftp._request(
+        paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", "/no/such/folder")))
+    print("unknown-extension", error_of(lambda: sftp._request(
+        paramiko.sftp.CMD_EXTENDED, "nothing@example.com", "/")))
+
+
+def texts(transport, sftp):
+    """The status texts, as paramiko shows them: OpenSSH's, then a reason where there is one."""
+    print("no-such-file", error_of(lambda: sftp.remove("nothing-here")))
+    print("denied-reason", error_of(lambda: sftp.rmdir("out")))
+    print("failure-reason", error_of(lambda: sftp.mkdir("out")))
+    print("unsupported", error_of(lambda: sftp._request(
+        paramiko.sftp.CMD_EXTENDED, "nothing@example.com", "/")))
+
+
+def truncate(transport, sftp):
+    """Truncates by path (SETSTAT size), where the inbox allows it and where it doesn't."""
+    print("inbox", error_of(lambda: sftp.truncate("waiting.csv", 3)))
+    print("inbox-size", sftp.stat("waiting.csv").st_size)
+    with sftp.open("out/report.csv", "w") as f:
+        f.write(b"0123456789")
+    print("out", error_of(lambda: sftp.truncate("out/report.csv", 4)), sftp.open("out/report.csv").read())
+    sftp.mkdir("sub")
+    with sftp.open("sub/notes.txt", "w") as f:
+        f.write(b"0123456789")
+    print("sub", error_of(lambda: sftp.truncate("sub/notes.txt", 0)), sftp.stat("sub/notes.txt").st_size)
+    print("extend", error_of(lambda: sftp.truncate("sub/notes.txt", 3)), sftp.open("sub/notes.txt").read())
+    with sftp.open("later.csv.tmp", "w") as f:
+        f.write(b"id;x\n1;2\nhalf")
+    print("temporary", error_of(lambda: sftp.truncate("later.csv.tmp", 9)))
+    sftp.rename("later.csv.tmp", "later.csv")
+    print("renamed", "ok")
+
+
 def hold(transport, sftp):
     """Keeps a session open until standard input closes."""
     sftp.listdir("/")
