@@ -32,7 +32,11 @@ pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
         protocol: Protocol::Sftp,
         peer: None,
     };
-    let files = partners.session(partner, limit).unwrap();
+    let rules = AccountRules {
+        max_upload: limit,
+        inbox_ftp_plain: None,
+    };
+    let files = partners.session(partner, rules).unwrap();
     Fixture {
         home: tree.path_of("alice"),
         _dir: dir,

@@ -4,7 +4,9 @@
 //! there, unless the upload extends that very file (append, resume), which replaces it
 //! atomically. An upload dropped without a commit (the connection broke, the client gave up,
 //! the server is stopping) deletes its staged file; a server killed outright leaves only the
-//! hidden name, which nothing processes and the start-up sweep removes.
+//! hidden name, which nothing processes and the start-up sweep removes. What the channel knows
+//! of the upload's end ([`Ending`]) is checked when it starts and when it commits
+//! ([`super::ending`]).
 
 use std::fs::File;
 use std::io;
@@ -12,6 +14,7 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::ending::{check_announced, Ending};
 use super::{blocking, Attributes, FileError, PartnerFiles};
 use crate::home::VirtualPath;
 use crate::staging::{Placement, StagedFile};
@@ -38,6 +41,9 @@ pub struct Upload {
     session: PartnerFiles,
     path: VirtualPath,
     mode: UploadMode,
+    ending: Ending,
+    /// The length of the file being extended, copied in before the upload's own bytes.
+    start_len: u64,
     // Invariant: `Some` until the upload is committed or dropped; the staged file exists
     // exactly while this is `Some`.
     staged: Mutex<Option<StagedFile>>,
@@ -58,9 +64,26 @@ impl PartnerFiles {
     /// [`FileError::Reserved`] for the top or a reserved folder, [`FileError::TooLarge`] when the
     /// file to extend is already over the limit, or a jail refusal.
     pub async fn begin_upload(&self, wire: &str, mode: UploadMode) -> Result<Upload, FileError> {
+        self.begin_upload_ending(wire, mode, Ending::verified())
+            .await
+    }
+
+    /// As [`PartnerFiles::begin_upload`], for an upload that ends as `ending` says.
+    ///
+    /// # Errors
+    /// As [`PartnerFiles::begin_upload`], and [`FileError::PlainRefused`] or
+    /// [`FileError::TemporaryNameRequired`] when the account's policy refuses an upload whose
+    /// end can't be verified.
+    pub async fn begin_upload_ending(
+        &self,
+        wire: &str,
+        mode: UploadMode,
+        ending: Ending,
+    ) -> Result<Upload, FileError> {
         let path = self.changeable(wire)?;
+        self.admit_upload(&path, ending)?;
         let this = self.clone();
-        blocking(move || Upload::start(this, path, mode)).await
+        blocking(move || Upload::start(this, path, mode, ending)).await
     }
 }
 
@@ -69,6 +92,7 @@ impl Upload {
         session: PartnerFiles,
         path: VirtualPath,
         mode: UploadMode,
+        ending: Ending,
     ) -> Result<Self, FileError> {
         let limit = session.0.max_upload;
         let (folder, name) = session.0.home.parent(&path)?;
@@ -102,6 +126,8 @@ impl Upload {
             session,
             path,
             mode,
+            ending,
+            start_len: end,
             staged: Mutex::new(Some(staged)),
             file,
             limit,
@@ -193,9 +219,10 @@ impl Upload {
     /// size. Blocking.
     ///
     /// # Errors
-    /// [`FileError::Incomplete`] when a write failed before, [`FileError::Exists`] when a new
-    /// file's name was taken meanwhile, or the disk's error; the staged file is deleted in every
-    /// case.
+    /// [`FileError::Incomplete`] when a write failed before, [`FileError::SizeMismatch`] when
+    /// the bytes received differ from the size the client announced, [`FileError::Exists`] when
+    /// a new file's name was taken meanwhile, or the disk's error; the staged file is deleted in
+    /// every case.
     pub fn commit(&self) -> Result<u64, FileError> {
         let Some(staged) = self.take_staged() else {
             return Err(FileError::Incomplete);
@@ -204,6 +231,10 @@ impl Upload {
             return Err(FileError::Incomplete);
         }
         let size = self.file.metadata()?.len();
+        if let Err(e) = check_announced(self.ending, size.saturating_sub(self.start_len)) {
+            tracing::warn!(partner = %self.session.partner(), file = %self.path, reason = %e, "upload discarded");
+            return Err(e);
+        }
         let placement = match self.mode {
             UploadMode::New => Placement::NoReplace,
             UploadMode::Extend { .. } => Placement::Replace,

@@ -308,6 +308,15 @@ where
 }
 
 // gets the reply to be sent to the client and tells if the connection should be closed.
+// freightdrop patch: `reply` with the text of `error`'s `ReplyText` source, if it has one.
+fn with_reply_text(error: &unftp_core::storage::Error, reply: Result<Reply, ControlChanError>) -> Result<Reply, ControlChanError> {
+    let text = std::error::Error::source(error).and_then(|source| source.downcast_ref::<crate::transfer::ReplyText>());
+    match (reply, text) {
+        (Ok(Reply::CodeAndMsg { code, .. }), Some(text)) => Ok(Reply::new_with_string(code, text.0.clone())),
+        (reply, _) => reply,
+    }
+}
+
 fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -> (Reply, bool) {
     slog::warn!(logger, "Control channel error: {:?}", error);
     match error.kind() {
@@ -399,7 +408,9 @@ where
                 session.state = New; // According to RFC 959, a PASS command MUST precede a USER command
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
-            StorageError(error_type) => match error_type.kind() {
+            // freightdrop patch: a back-end's own text (`crate::transfer::ReplyText`) replaces
+            // the kind's fixed text; the code stays the kind's.
+            StorageError(error_type) => with_reply_text(&error_type, match error_type.kind() {
                 ErrorKind::ExceededStorageAllocationError => Ok(Reply::new(ReplyCode::ExceededStorageAllocation, "Exceeded storage allocation")),
                 ErrorKind::FileNameNotAllowedError => Ok(Reply::new(ReplyCode::BadFileName, "File name not allowed")),
                 ErrorKind::InsufficientStorageSpaceError => Ok(Reply::new(ReplyCode::OutOfSpace, "Insufficient storage space")),
@@ -412,7 +423,7 @@ where
                 ErrorKind::PermissionDenied => Ok(Reply::new(ReplyCode::FileError, "Permission denied")),
                 ErrorKind::CommandNotImplemented => Ok(Reply::new(ReplyCode::CommandNotImplemented, "Command not implemented")),
                 ErrorKind::ConnectionClosed => Ok(Reply::new(ReplyCode::ConnectionClosed, "Connection closed")),
-            },
+            }),
             CommandChannelReply(reply) => Ok(reply),
         }
     }
