@@ -12,6 +12,7 @@ use common::curl::{curl, curl_ok, ftp_url};
 use common::inbox::{names_in, orders_csv, placed, wait_placed};
 use common::server::{wait_for, TestServer};
 use common::{run_cli, stderr, stdout, Backend};
+use freightdrop::users::InboxFtpPlain;
 
 const PASSWORD: &str = "alice-password";
 
@@ -353,4 +354,64 @@ async fn the_policy_is_an_account_attribute(backend: Backend) {
     assert!(out.status.success(), "{}", stderr(&out));
     let json = stdout(&env.cli(&["user", "show", "carl", "--json"], None));
     assert!(json.contains("\"inbox_ftp_plain\": null"), "{json}");
+}
+
+on_both_backends!(
+    existing_accounts_keep_accept,
+    super::accounts_made_before_the_setting_keep_accept
+);
+
+/// The upgrade: accounts in a database at the schema before the setting (migrations 0001-0004)
+/// get `accept` from migration 0005, so their partners' scripts keep working; new ones follow
+/// the server's default.
+async fn accounts_made_before_the_setting_keep_accept(backend: Backend) {
+    let env = common::TestEnv::new(backend).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let old = tempfile::tempdir().unwrap();
+    let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.path().join(&name)).unwrap();
+        }
+    }
+    let url = match backend {
+        Backend::Sqlite => {
+            std::fs::create_dir_all(env.data_dir()).unwrap();
+            format!("{}?mode=rwc", env.database_url)
+        }
+        Backend::Postgres => env.database_url.clone(),
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (name, password_hash, customer, enabled, protocols, require_tls, \
+         created_at, updated_at) VALUES ('veteran', 'x', '1234', 1, 'ftp,ftps,sftp', 0, 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = env.store().await;
+    let veteran = store.require("veteran").await.unwrap();
+    assert_eq!(veteran.inbox_ftp_plain, Some(InboxFtpPlain::Accept));
+    store.db().close().await;
+    env.add_user("newcomer", "1234", PASSWORD, &[]);
+    let store = env.store().await;
+    let newcomer = store.require("newcomer").await.unwrap();
+    assert_eq!(newcomer.inbox_ftp_plain, None);
+    store.db().close().await;
 }

@@ -4,8 +4,8 @@
 //! [`InboxFtpPlain`] policy decides what such an upload may be, when it starts:
 //! - `accept`: anything, as on the other channels;
 //! - `require-rename`: into the inbox only under a temporary name (one the inbox never
-//!   processes: hidden, or ending in `.part`, `.filepart` or `.tmp`, as lftp, FileZilla and
-//!   WinSCP upload), so only the client's rename after a complete transfer makes it an order
+//!   processes: hidden, or ending in `.part`, `.filepart` or `.tmp`, as lftp's and WinSCP's
+//!   temporary-name uploads use), so only the client's rename after a complete transfer makes it an order
 //!   file; a final name there is refused before any byte is stored;
 //! - `refuse`: every upload over such a connection, anywhere in the home (an upload into a
 //!   sub-folder renamed into the inbox would otherwise go round the rule); downloads still work.
