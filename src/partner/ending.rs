@@ -5,8 +5,8 @@
 //! - `accept`: anything, as on the other channels;
 //! - `require-rename`: into the inbox only under a temporary name (one the inbox never
 //!   processes: hidden, or ending in `.part`, `.filepart` or `.tmp`, as lftp's and WinSCP's
-//!   temporary-name uploads use), so only the client's rename after a complete transfer makes it an order
-//!   file; a final name there is refused before any byte is stored;
+//!   temporary-name uploads use), so only the client's rename after a complete transfer makes
+//!   it an order file; a final name there is refused before any byte is stored;
 //! - `refuse`: every upload over such a connection, anywhere in the home (an upload into a
 //!   sub-folder renamed into the inbox would otherwise go round the rule); downloads still work.
 //!
