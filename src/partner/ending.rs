@@ -38,11 +38,6 @@ impl Ending {
 }
 
 impl PartnerFiles {
-    /// The account's policy for uploads whose end can't be verified.
-    pub fn inbox_ftp_plain(&self) -> InboxFtpPlain {
-        self.0.inbox_ftp_plain
-    }
-
     /// Whether an upload to `path` that ends as `ending` may start.
     pub(super) fn admit_upload(&self, path: &VirtualPath, ending: Ending) -> Result<(), FileError> {
         if !ending.unverified {
