@@ -15,6 +15,8 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::users::InboxFtpPlain;
+
 /// A configuration value that could not be accepted, naming the key it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -343,6 +345,16 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub inbox_rescan: Option<u64>,
+    /// How plain-FTP uploads into a partner's inbox are treated, for accounts without their own
+    /// setting: accept, require-rename (upload under a temporary name such as `x.csv.part`,
+    /// then rename) or refuse (FTPS or SFTP only) [default: require-rename].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_INBOX_FTP_PLAIN",
+        global = true,
+        value_name = "POLICY"
+    )]
+    pub inbox_ftp_plain: Option<String>,
 }
 
 /// The TOML file's shape: the same keys as the flags, with `_` for `-`.
@@ -386,6 +398,7 @@ struct FileConfig {
     inbox_file_timeout: Option<u64>,
     inbox_settle: Option<u64>,
     inbox_rescan: Option<u64>,
+    inbox_ftp_plain: Option<String>,
 }
 
 /// Where the FTPS certificate comes from.
@@ -545,6 +558,8 @@ pub struct Config {
     pub min_free_space: u64,
     /// How the inbox processes files.
     pub inbox: InboxConfig,
+    /// How plain-FTP inbox uploads are treated for accounts without their own setting.
+    pub inbox_ftp_plain: InboxFtpPlain,
 }
 
 impl Config {
@@ -697,6 +712,21 @@ impl Config {
             )?,
             ..login_policy
         };
+        // require-rename: a cut plain-FTP upload is never processed, while partners' scripts
+        // need one rename more (README, "Cut plain-FTP uploads"). Accounts made before the
+        // setting existed were migrated to `accept`.
+        // `default` (the built-in one) is also what `user set --inbox-ftp-plain`, which shares
+        // the flag's name, takes.
+        let inbox_ftp_plain = match args
+            .inbox_ftp_plain
+            .as_deref()
+            .or(file.inbox_ftp_plain.as_deref())
+        {
+            None | Some("default") => InboxFtpPlain::RequireRename,
+            Some(text) => text.parse::<InboxFtpPlain>().map_err(|_| {
+                invalid("--inbox-ftp-plain", "use accept, require-rename or refuse")
+            })?,
+        };
         let shutdown_grace = Duration::from_secs(
             args.shutdown_grace
                 .or(file.shutdown_grace)
@@ -843,6 +873,7 @@ impl Config {
                 .or(file.min_free_space)
                 .unwrap_or(1024 * 1024 * 1024),
             inbox,
+            inbox_ftp_plain,
         })
     }
 
@@ -940,6 +971,7 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "shutdown_grace = {}", self.shutdown_grace.as_secs())?;
         writeln!(f, "min_free_space = {}", self.min_free_space)?;
+        writeln!(f, "inbox_ftp_plain = {}", self.inbox_ftp_plain)?;
         writeln!(f, "inbox_workers = {}", self.inbox.workers)?;
         writeln!(f, "inbox_max_file_size = {}", self.inbox.max_file_bytes)?;
         writeln!(f, "inbox_max_memory = {}", self.inbox.max_memory)?;

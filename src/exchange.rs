@@ -72,7 +72,8 @@ impl Core {
             arrivals,
             outbox.clone(),
             metrics.clone(),
-        );
+        )
+        .with_inbox_ftp_plain(config.inbox_ftp_plain);
         let accounts = Accounts::new(users.clone(), gate.sessions().clone());
         let core = Core {
             config: Arc::new(config),

@@ -323,6 +323,7 @@ async fn node(env: &TestEnv) -> Core {
             require_tls: false,
             format: None,
             max_upload_bytes: None,
+            inbox_ftp_plain: None,
         })
         .await
         .expect("add acme");

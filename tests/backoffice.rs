@@ -986,3 +986,50 @@ on_both_backends!(
     tokens_have_scopes_and_can_be_revoked,
     super::tokens_have_scopes_and_can_be_revoked
 );
+
+/// `inbox_ftp_plain` through the users API: set at creation, changed, cleared with null (the
+/// server's default), refused when unknown.
+async fn users_api_carries_the_plain_ftp_policy(backend: Backend) {
+    let api = Api::new(backend).await;
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "acme", "customer": "ACME", "inbox_ftp_plain": "refuse"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["user"]["inbox_ftp_plain"], "refuse");
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"inbox_ftp_plain": "require-rename"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["user"]["inbox_ftp_plain"], "require-rename");
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"inbox_ftp_plain": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert!(value["user"]["inbox_ftp_plain"].is_null(), "{value}");
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"inbox_ftp_plain": "sometimes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    assert!(error_text(&value).contains("plain-FTP"), "{value}");
+}
+
+on_both_backends!(
+    users_api_carries_the_plain_ftp_policy,
+    super::users_api_carries_the_plain_ftp_policy
+);

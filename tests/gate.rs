@@ -23,6 +23,7 @@ async fn pipelined_guesses_cannot_outrun_the_block() {
             require_tls: false,
             format: None,
             max_upload_bytes: None,
+            inbox_ftp_plain: None,
         })
         .await
         .unwrap();

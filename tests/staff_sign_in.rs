@@ -49,6 +49,7 @@ async fn failed_partner_logins_block_staff_sign_in_from_that_address() {
             require_tls: false,
             format: None,
             max_upload_bytes: None,
+            inbox_ftp_plain: None,
         })
         .await
         .expect("user");

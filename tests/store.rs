@@ -21,6 +21,7 @@ fn new_user(name: &str, password: &str) -> NewUser {
         require_tls: false,
         format: None,
         max_upload_bytes: None,
+        inbox_ftp_plain: None,
     }
 }
 

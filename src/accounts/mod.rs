@@ -74,7 +74,7 @@ impl Accounts {
 
     /// Changes a user's settings, ending the sessions the new settings no longer allow: all of
     /// them when the account is disabled, a removed protocol's, plain FTP's when TLS becomes
-    /// required.
+    /// required or the plain-FTP inbox policy changes (a session keeps the policy of its login).
     ///
     /// # Errors
     /// As [`UserStore::update`], or [`UserError::Db`] when the change could not be announced.
@@ -184,7 +184,8 @@ fn endings_of_update(before: &User, after: &User) -> Vec<Ending> {
         .map(Ending::Protocol)
         .collect();
     let ftp = Ending::Protocol(crate::users::Protocol::Ftp);
-    if after.require_tls && !before.require_tls && !endings.contains(&ftp) {
+    let tightened = after.require_tls && !before.require_tls;
+    if (tightened || after.inbox_ftp_plain != before.inbox_ftp_plain) && !endings.contains(&ftp) {
         endings.push(ftp);
     }
     endings
@@ -204,6 +205,7 @@ mod tests {
             require_tls,
             format: None,
             max_upload_bytes: None,
+            inbox_ftp_plain: None,
             keys: Vec::new(),
             created_at: 0,
             updated_at: 0,

@@ -80,6 +80,7 @@ impl From<UserError> for ApiError {
             | UserError::InvalidProtocol(_)
             | UserError::InvalidFormat(_)
             | UserError::InvalidLimit
+            | UserError::InvalidInboxFtpPlain(_)
             | UserError::Password(_)
             | UserError::Key(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             UserError::Home(_) | UserError::Db(_) => Self::internal(e),

@@ -15,7 +15,7 @@ use super::auth::Staffer;
 use super::error::ApiError;
 use super::request::{JsonBody, PathParam, QueryParams};
 use super::AppState;
-use crate::users::{NewUser, Password, ProtocolSet, PublicKey, UserChanges};
+use crate::users::{InboxFtpPlain, NewUser, Password, ProtocolSet, PublicKey, UserChanges};
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -52,6 +52,15 @@ struct CreateUser {
     require_tls: bool,
     format: Option<String>,
     max_upload_bytes: Option<u64>,
+    /// `accept`, `require-rename` or `refuse`; absent or null follows the server's default.
+    inbox_ftp_plain: Option<String>,
+}
+
+/// A plain-FTP inbox policy from a request.
+fn inbox_ftp_plain(text: Option<String>) -> Result<Option<InboxFtpPlain>, ApiError> {
+    text.map(|t| t.parse::<InboxFtpPlain>())
+        .transpose()
+        .map_err(ApiError::from)
 }
 
 fn protocols(list: Option<Vec<String>>) -> Result<Option<ProtocolSet>, ApiError> {
@@ -79,6 +88,7 @@ async fn create(
             require_tls: body.require_tls,
             format: body.format.filter(|f| !f.is_empty()),
             max_upload_bytes: body.max_upload_bytes,
+            inbox_ftp_plain: inbox_ftp_plain(body.inbox_ftp_plain)?,
         })
         .await?;
     tracing::info!(admin = %staffer.name, user = %user.name, "user created");
@@ -117,6 +127,8 @@ struct UpdateUser {
     format: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     max_upload_bytes: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    inbox_ftp_plain: Option<Option<String>>,
     enabled: Option<bool>,
 }
 
@@ -132,6 +144,7 @@ async fn update(
         require_tls: body.require_tls,
         format: body.format.map(|f| f.filter(|f| !f.is_empty())),
         max_upload_bytes: body.max_upload_bytes,
+        inbox_ftp_plain: body.inbox_ftp_plain.map(inbox_ftp_plain).transpose()?,
         enabled: body.enabled,
     };
     let user = state.core.accounts().update(&name, changes).await?;

@@ -14,7 +14,7 @@ mod user;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::config::{Config, ConfigArgs};
 use crate::db::Db;
@@ -90,7 +90,13 @@ impl From<anyhow::Error> for Failure {
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::User(command), Some(("user", user_matches))) =
+        (&mut cli.command, matches.subcommand())
+    {
+        user::keep_own_values(command, user_matches);
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -124,7 +130,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => serve::run(config).await,
         Command::User(command) => {
             let store = open_store(&config).await?;
-            let result = user::run(command, &store).await;
+            let result = user::run(command, &store, config.inbox_ftp_plain).await;
             store.db().close().await;
             result
         }

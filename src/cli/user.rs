@@ -4,14 +4,17 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Subcommand};
 use serde::Serialize;
 
 use super::password_input::{self, PasswordArgs, Source};
 use super::time;
 use super::Failure;
 use crate::accounts::Accounts;
-use crate::users::{NewUser, ProtocolSet, PublicKey, User, UserError, UserStore};
+use crate::users::{
+    InboxFtpPlain, NewUser, ProtocolSet, PublicKey, User, UserChanges, UserError, UserStore,
+};
 
 /// The `user` subcommands.
 #[derive(Debug, Subcommand)]
@@ -57,6 +60,8 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         keep_files: bool,
     },
+    /// Change a user's settings.
+    Set(SetArgs),
     /// Manage a user's SSH public keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -103,9 +108,52 @@ pub(crate) struct AddArgs {
     /// Largest upload in bytes.
     #[arg(long, value_name = "BYTES")]
     max_upload: Option<u64>,
+    /// Plain-FTP inbox uploads: accept, require-rename or refuse [default: the server's
+    /// --inbox-ftp-plain].
+    #[arg(long, value_name = "POLICY")]
+    inbox_ftp_plain: Option<String>,
 }
 
-pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), Failure> {
+/// Arguments of `user set`.
+#[derive(Debug, Args)]
+pub(crate) struct SetArgs {
+    /// The user.
+    name: String,
+    /// Plain-FTP inbox uploads: accept, require-rename, refuse, or default (follow the
+    /// server's --inbox-ftp-plain). Open plain-FTP sessions end, so the next login gets it.
+    #[arg(long, value_name = "POLICY")]
+    inbox_ftp_plain: Option<String>,
+}
+
+/// `user add/set --inbox-ftp-plain` shares its name with the server-wide key, so clap fills it
+/// from `FREIGHTDROP_INBOX_FTP_PLAIN` too; only a value typed on this command line is the
+/// account's own.
+pub(crate) fn keep_own_values(command: &mut UserCommand, matches: &ArgMatches) {
+    let typed = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .is_some_and(|m| m.value_source("inbox_ftp_plain") == Some(ValueSource::CommandLine))
+    };
+    match command {
+        UserCommand::Add(args) if !typed("add") => args.inbox_ftp_plain = None,
+        UserCommand::Set(args) if !typed("set") => args.inbox_ftp_plain = None,
+        _ => {}
+    }
+}
+
+/// A policy given on the command line; `default` is none of the account's own.
+fn inbox_ftp_plain(text: &str) -> Result<Option<InboxFtpPlain>, Failure> {
+    if text.trim().eq_ignore_ascii_case("default") {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(failure)
+}
+
+pub(crate) async fn run(
+    command: UserCommand,
+    store: &UserStore,
+    server_default: InboxFtpPlain,
+) -> Result<(), Failure> {
     let accounts = Accounts::without_sessions(store.clone());
     match command {
         UserCommand::Add(args) => add(args, &accounts).await,
@@ -123,9 +171,29 @@ pub(crate) async fn run(command: UserCommand, store: &UserStore) -> Result<(), F
             if json {
                 print_json(&user)
             } else {
-                print_user(store, &user);
+                print_user(store, &user, server_default);
                 Ok(())
             }
+        }
+        UserCommand::Set(args) => {
+            let changes = UserChanges {
+                inbox_ftp_plain: args
+                    .inbox_ftp_plain
+                    .as_deref()
+                    .map(inbox_ftp_plain)
+                    .transpose()?,
+                ..UserChanges::default()
+            };
+            let user = accounts
+                .update(&args.name, changes)
+                .await
+                .map_err(failure)?;
+            println!(
+                "{} changed; plain-FTP inbox uploads: {}",
+                user.name,
+                shown_inbox_ftp_plain(&user, server_default)
+            );
+            Ok(())
         }
         UserCommand::Passwd { name, password } => {
             store.require(&name).await.map_err(failure)?;
@@ -191,6 +259,12 @@ async fn add(args: AddArgs, accounts: &Accounts) -> Result<(), Failure> {
     if store.get(&args.name).await.map_err(failure)?.is_some() {
         return Err(failure(UserError::Exists(args.name)));
     }
+    let policy = args
+        .inbox_ftp_plain
+        .as_deref()
+        .map(inbox_ftp_plain)
+        .transpose()?
+        .flatten();
     let source = args.password.source();
     let password = password_input::obtain(source)?;
     let user = accounts
@@ -202,6 +276,7 @@ async fn add(args: AddArgs, accounts: &Accounts) -> Result<(), Failure> {
             require_tls: args.require_tls,
             format: args.format,
             max_upload_bytes: args.max_upload,
+            inbox_ftp_plain: policy,
         })
         .await
         .map_err(failure)?;
@@ -225,6 +300,7 @@ fn failure(e: UserError) -> Failure {
         | UserError::InvalidProtocol(_)
         | UserError::InvalidFormat(_)
         | UserError::InvalidLimit
+        | UserError::InvalidInboxFtpPlain(_)
         | UserError::Password(_)
         | UserError::Key(_) => Failure::usage(e.to_string()),
         _ => Failure::failed(e.to_string()),
@@ -257,7 +333,15 @@ fn print_table(users: &[User]) {
     }
 }
 
-fn print_user(store: &UserStore, user: &User) {
+/// The account's plain-FTP policy as `user show` says it: its own, or the server's default.
+fn shown_inbox_ftp_plain(user: &User, server_default: InboxFtpPlain) -> String {
+    match user.inbox_ftp_plain {
+        Some(policy) => policy.to_string(),
+        None => format!("{server_default} (server default)"),
+    }
+}
+
+fn print_user(store: &UserStore, user: &User, server_default: InboxFtpPlain) {
     println!("name:          {}", user.name);
     println!("customer:      {}", user.customer);
     println!(
@@ -277,6 +361,10 @@ fn print_user(store: &UserStore, user: &User) {
         "max upload:    {}",
         user.max_upload_bytes
             .map_or_else(|| "(no limit)".to_string(), |b| format!("{b} bytes"))
+    );
+    println!(
+        "plain FTP:     {}",
+        shown_inbox_ftp_plain(user, server_default)
     );
     println!(
         "home:          {}",

@@ -18,7 +18,7 @@ use unftp_core::auth::{
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::{Admission, Gate, Session};
-use crate::users::{Password, Protocol, User};
+use crate::users::{InboxFtpPlain, Password, Protocol, User};
 
 /// The logged-in partner as libunftp carries it through a session.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct FtpUser {
     pub name: String,
     /// Largest upload allowed, in bytes.
     pub max_upload_bytes: Option<u64>,
+    /// The account's plain-FTP inbox policy; `None` follows the server's default.
+    pub inbox_ftp_plain: Option<InboxFtpPlain>,
     /// `ftps` when the login came over a TLS control channel, else `ftp`.
     pub protocol: Protocol,
     /// The session in the gate: its place under the limits, its gauge and its end signal,
@@ -212,6 +214,7 @@ impl UserDetailProvider for FtpUserProvider {
         Ok(FtpUser {
             name: user.name,
             max_upload_bytes: user.max_upload_bytes,
+            inbox_ftp_plain: user.inbox_ftp_plain,
             protocol,
             _session: Arc::new(session),
         })

@@ -2,7 +2,9 @@
 //! partner-file session ([`crate::partner`]), which owns every rule (jail, atomic uploads,
 //! reserved folders, no replacing, arrivals, the outbox ledger). What is FTP's own stays here:
 //! the pipelined data transfers with their inactivity timeout, and the mapping of core errors to
-//! libunftp's error kinds (and so to FTP reply codes).
+//! libunftp's error kinds (and so to FTP reply codes), and what an upload's data connection tells
+//! of its end: whether it is plain (its close is the only end, so a cut looks finished) and the
+//! size `ALLO` announced, which libunftp (patched) hands to `put`.
 
 use std::fmt::Debug;
 use std::io;
@@ -19,7 +21,9 @@ use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, Sto
 use super::activity::Activity;
 use super::auth::FtpUser;
 use super::transfer;
-use crate::partner::{Download, FileError, Follow, Partner, PartnerFiles, Partners, UploadMode};
+use crate::partner::{
+    AccountRules, Download, Ending, FileError, Follow, Partner, PartnerFiles, Partners, UploadMode,
+};
 
 /// Read buffer when libunftp asks for a plain reader (transfers themselves go through
 /// `transfer`).
@@ -104,9 +108,20 @@ fn file_error(e: FileError) -> Error {
         FileError::TooLarge => ErrorKind::ExceededStorageAllocationError,
         FileError::NoSpace => ErrorKind::InsufficientStorageSpaceError,
         FileError::Incomplete => ErrorKind::LocalError,
+        // The core's text says what to do instead, so it replaces libunftp's fixed one.
+        FileError::TemporaryNameRequired => {
+            return with_text(ErrorKind::FileNameNotAllowedError, &e)
+        }
+        FileError::PlainRefused => return with_text(ErrorKind::PermissionDenied, &e),
+        FileError::SizeMismatch { .. } => return with_text(ErrorKind::LocalError, &e),
         FileError::Io(e) => return io_error(e),
     };
     Error::from(kind)
+}
+
+/// `kind`'s reply code with the core's text for `e` (safe to show a partner).
+fn with_text(kind: ErrorKind, e: &FileError) -> Error {
+    Error::new(kind, libunftp::transfer::ReplyText(e.to_string()))
 }
 
 fn io_error(e: io::Error) -> Error {
@@ -168,7 +183,13 @@ impl StorageBackend<FtpUser> for FtpStorage {
         let files = self
             .shared
             .partners
-            .session(partner, user.max_upload_bytes)
+            .session(
+                partner,
+                AccountRules {
+                    max_upload: user.max_upload_bytes,
+                    inbox_ftp_plain: user.inbox_ftp_plain,
+                },
+            )
             .map_err(|e| io::Error::other(e.to_string()))?;
         self.files = Some(files);
         Ok(())
@@ -261,9 +282,15 @@ impl StorageBackend<FtpUser> for FtpStorage {
         } else {
             UploadMode::New
         };
+        // Without libunftp's facts (never, for STOR and APPE), the data is taken as plain.
+        let facts = libunftp::transfer::current_upload().unwrap_or_default();
+        let ending = Ending {
+            unverified: !facts.data_tls,
+            announced: facts.announced_size,
+        };
         let upload = self
             .files()?
-            .begin_upload(wire(&path)?, mode)
+            .begin_upload_ending(wire(&path)?, mode, ending)
             .await
             .map_err(file_error)?;
         let upload = Arc::new(upload);

@@ -21,6 +21,9 @@
 //! - a file complete in the inbox (an upload put in place, a file renamed there) is reported to
 //!   the inbox once; downloads, moves, deletions and replacements of files in `out/` are reported
 //!   to the outbox ledger (`download`, `changes`, `upload`);
+//! - an upload over a connection whose end can't be told from a cut (plain FTP) follows the
+//!   account's `--inbox-ftp-plain` policy, and one whose client announced its size is discarded
+//!   when the size differs (`ending`);
 //! - bytes are counted as they move, and every change is logged once with user, protocol and
 //!   peer.
 //!
@@ -31,6 +34,7 @@
 mod attributes;
 mod changes;
 mod download;
+mod ending;
 mod folders;
 mod pending;
 mod resize;
@@ -43,6 +47,7 @@ use std::sync::Arc;
 
 pub use attributes::{bounded_mode, Attributes};
 pub use download::Download;
+pub use ending::Ending;
 pub use folders::{Entry, Follow, Space};
 pub use upload::{Upload, UploadMode};
 
@@ -50,7 +55,7 @@ use crate::arrivals::Arrivals;
 use crate::home::{Home, HomeError, HomeTree, VirtualPath};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::users::Protocol;
+use crate::users::{InboxFtpPlain, Protocol, User};
 
 /// Why a partner's file operation was refused or failed. Each channel maps these to its own
 /// codes; the texts are safe to show a partner (no paths, no OS messages).
@@ -98,6 +103,21 @@ pub enum FileError {
     /// Partners can't make symbolic links.
     #[error("symbolic links are not allowed")]
     LinksRefused,
+    /// An upload over plain FTP into the inbox under its final name, for an account that
+    /// requires a temporary name and a rename.
+    #[error("over plain FTP, upload into the inbox under a temporary name (such as NAME.part) and rename it to its final name when the transfer is complete")]
+    TemporaryNameRequired,
+    /// Uploads over plain FTP are refused for this account.
+    #[error("uploads over plain FTP are refused for this account; use FTPS (AUTH TLS and PROT P) or SFTP")]
+    PlainRefused,
+    /// The upload received another number of bytes than its client announced; it was discarded.
+    #[error("upload incomplete: {received} bytes received, {announced} announced; file discarded")]
+    SizeMismatch {
+        /// The size the client announced.
+        announced: u64,
+        /// The bytes that came.
+        received: u64,
+    },
     /// Any other failure of the disk or the connection; the kind tells the channel what to say,
     /// the detail goes to the log only.
     #[error("operation failed")]
@@ -162,6 +182,26 @@ pub struct Partners {
     outbox: Outbox,
     metrics: Metrics,
     pending: pending::Pending,
+    inbox_ftp_plain: InboxFtpPlain,
+}
+
+/// What an account's file session needs to know of the account.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountRules {
+    /// The largest upload allowed, in bytes.
+    pub max_upload: Option<u64>,
+    /// Uploads whose end can't be verified (plain FTP); `None` follows the server's default.
+    pub inbox_ftp_plain: Option<InboxFtpPlain>,
+}
+
+impl AccountRules {
+    /// The rules of the account `user`.
+    pub fn of(user: &User) -> Self {
+        Self {
+            max_upload: user.max_upload_bytes,
+            inbox_ftp_plain: user.inbox_ftp_plain,
+        }
+    }
 }
 
 impl Partners {
@@ -174,23 +214,33 @@ impl Partners {
             outbox,
             metrics,
             pending: pending::Pending::default(),
+            inbox_ftp_plain: InboxFtpPlain::Accept,
         }
     }
 
-    /// Opens the file session of `partner`, whose uploads may be at most `max_upload` bytes.
+    /// The same, with `policy` for accounts without their own `--inbox-ftp-plain`.
+    pub fn with_inbox_ftp_plain(self, policy: InboxFtpPlain) -> Self {
+        Self {
+            inbox_ftp_plain: policy,
+            ..self
+        }
+    }
+
+    /// Opens the file session of `partner`, under its account's `rules`.
     ///
     /// # Errors
     /// When the partner's home can't be opened.
     pub fn session(
         &self,
         partner: Partner,
-        max_upload: Option<u64>,
+        rules: AccountRules,
     ) -> Result<PartnerFiles, FileError> {
         let home = self.tree.open(&partner.user)?;
         Ok(PartnerFiles(Arc::new(Inner {
             partner,
             home,
-            max_upload,
+            max_upload: rules.max_upload,
+            inbox_ftp_plain: rules.inbox_ftp_plain.unwrap_or(self.inbox_ftp_plain),
             arrivals: self.arrivals.clone(),
             outbox: self.outbox.clone(),
             metrics: self.metrics.clone(),
@@ -208,6 +258,7 @@ struct Inner {
     partner: Partner,
     home: Home,
     max_upload: Option<u64>,
+    inbox_ftp_plain: InboxFtpPlain,
     arrivals: Arrivals,
     outbox: Outbox,
     metrics: Metrics,

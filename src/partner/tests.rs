@@ -33,7 +33,11 @@ pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
         protocol: Protocol::Sftp,
         peer: None,
     };
-    let files = partners.session(partner, limit).unwrap();
+    let rules = AccountRules {
+        max_upload: limit,
+        inbox_ftp_plain: None,
+    };
+    let files = partners.session(partner, rules).unwrap();
     Fixture {
         home: tree.path_of("alice"),
         _dir: dir,
@@ -135,7 +139,7 @@ async fn deleting_a_name_being_uploaded_discards_the_upload_in_every_session() {
                 protocol: Protocol::Ftp,
                 peer: None,
             },
-            None,
+            AccountRules::default(),
         )
         .unwrap();
     assert!(matches!(

@@ -6,7 +6,8 @@
 //! the server is stopping) deletes its staged file; a server killed outright leaves only the
 //! hidden name, which nothing processes and the start-up sweep removes. A deletion of the
 //! name meanwhile discards the upload (`pending`): its staged file goes at once, later writes
-//! and the commit fail.
+//! and the commit fail. What the channel knows of the upload's end ([`Ending`]) is checked when
+//! it starts and when it commits ([`super::ending`]).
 
 use std::fs::File;
 use std::io;
@@ -14,6 +15,7 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::ending::{check_announced, Ending};
 use super::pending::Slot;
 use super::{blocking, Attributes, FileError, PartnerFiles};
 use crate::home::VirtualPath;
@@ -41,6 +43,9 @@ pub struct Upload {
     session: PartnerFiles,
     path: VirtualPath,
     mode: UploadMode,
+    ending: Ending,
+    /// The length of the file being extended, copied in before the upload's own bytes.
+    start_len: u64,
     // Invariant: `Some` until the upload is committed, dropped or discarded (by a deletion of
     // its name, through the registry that holds it weakly); the staged file exists exactly
     // while this is `Some`.
@@ -62,9 +67,26 @@ impl PartnerFiles {
     /// [`FileError::Reserved`] for the top or a reserved folder, [`FileError::TooLarge`] when the
     /// file to extend is already over the limit, or a jail refusal.
     pub async fn begin_upload(&self, wire: &str, mode: UploadMode) -> Result<Upload, FileError> {
+        self.begin_upload_ending(wire, mode, Ending::verified())
+            .await
+    }
+
+    /// As [`PartnerFiles::begin_upload`], for an upload that ends as `ending` says.
+    ///
+    /// # Errors
+    /// As [`PartnerFiles::begin_upload`], and [`FileError::PlainRefused`] or
+    /// [`FileError::TemporaryNameRequired`] when the account's policy refuses an upload whose
+    /// end can't be verified.
+    pub async fn begin_upload_ending(
+        &self,
+        wire: &str,
+        mode: UploadMode,
+        ending: Ending,
+    ) -> Result<Upload, FileError> {
         let path = self.changeable(wire)?;
+        self.admit_upload(&path, ending)?;
         let this = self.clone();
-        blocking(move || Upload::start(this, path, mode)).await
+        blocking(move || Upload::start(this, path, mode, ending)).await
     }
 }
 
@@ -73,6 +95,7 @@ impl Upload {
         session: PartnerFiles,
         path: VirtualPath,
         mode: UploadMode,
+        ending: Ending,
     ) -> Result<Self, FileError> {
         let limit = session.0.max_upload;
         let (folder, name) = session.0.home.parent(&path)?;
@@ -111,6 +134,8 @@ impl Upload {
             session,
             path,
             mode,
+            ending,
+            start_len: end,
             staged,
             file,
             limit,
@@ -206,9 +231,10 @@ impl Upload {
     /// size. Blocking.
     ///
     /// # Errors
-    /// [`FileError::Incomplete`] when a write failed before, [`FileError::Exists`] when a new
-    /// file's name was taken meanwhile, or the disk's error; the staged file is deleted in every
-    /// case.
+    /// [`FileError::Incomplete`] when a write failed before, [`FileError::SizeMismatch`] when
+    /// the bytes received differ from the size the client announced, [`FileError::Exists`] when
+    /// a new file's name was taken meanwhile, or the disk's error; the staged file is deleted in
+    /// every case.
     pub fn commit(&self) -> Result<u64, FileError> {
         let Some(staged) = self.take_staged() else {
             return Err(FileError::Incomplete);
@@ -217,6 +243,10 @@ impl Upload {
             return Err(FileError::Incomplete);
         }
         let size = self.file.metadata()?.len();
+        if let Err(e) = check_announced(self.ending, size.saturating_sub(self.start_len)) {
+            tracing::warn!(partner = %self.session.partner(), file = %self.path, reason = %e, "upload discarded");
+            return Err(e);
+        }
         let placement = match self.mode {
             UploadMode::New => Placement::NoReplace,
             UploadMode::Extend { .. } => Placement::Replace,

@@ -18,7 +18,7 @@ use super::request_loop;
 use super::watchdog::Activity;
 use crate::exchange::Core;
 use crate::gate::{Admission, Refusal, Session as GateSession};
-use crate::partner::Partner;
+use crate::partner::{AccountRules, Partner};
 use crate::users::{fingerprint_of_blob, Password, Protocol, User};
 
 /// Session channels one connection may have open at once.
@@ -228,7 +228,11 @@ impl Handler for SshSession {
             protocol: Protocol::Sftp,
             peer: Some(self.peer),
         };
-        let files = match self.core.partners().session(partner, user.max_upload_bytes) {
+        let files = match self
+            .core
+            .partners()
+            .session(partner, AccountRules::of(user))
+        {
             Ok(files) => Files::new(files, self.activity.clone()),
             Err(e) => {
                 tracing::error!(user = %user.name, error = %e, "cannot open the user's home");

@@ -54,6 +54,53 @@ impl FromStr for Protocol {
     }
 }
 
+/// How a partner's uploads into its inbox over plain FTP are treated (`--inbox-ftp-plain`). On a
+/// plain FTP data connection the end of a file is the connection's close, so a client killed
+/// mid-upload looks like one that finished; these choose what the server does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InboxFtpPlain {
+    /// Stored and processed like any other upload (the behaviour before this setting).
+    Accept,
+    /// Only under a temporary name (one the inbox never processes, e.g. `orders.csv.part`),
+    /// processed once the client renames it to its final name after the transfer.
+    RequireRename,
+    /// Refused: uploads need FTPS (with a protected data channel) or SFTP.
+    Refuse,
+}
+
+impl InboxFtpPlain {
+    /// The name used in the CLI, the configuration, the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::RequireRename => "require-rename",
+            Self::Refuse => "refuse",
+        }
+    }
+}
+
+impl fmt::Display for InboxFtpPlain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InboxFtpPlain {
+    type Err = UserError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "accept" => Ok(Self::Accept),
+            "require-rename" => Ok(Self::RequireRename),
+            "refuse" => Ok(Self::Refuse),
+            other => Err(UserError::InvalidInboxFtpPlain(
+                other.chars().take(20).collect(),
+            )),
+        }
+    }
+}
+
 /// The protocols one user may use; never empty. Serialized as a list of names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProtocolSet {
@@ -142,6 +189,9 @@ pub struct User {
     pub format: Option<String>,
     /// Largest file the user may upload, in bytes.
     pub max_upload_bytes: Option<u64>,
+    /// How its plain-FTP inbox uploads are treated; `None` follows the server's
+    /// `--inbox-ftp-plain`.
+    pub inbox_ftp_plain: Option<InboxFtpPlain>,
     /// SSH public keys for SFTP logins, in OpenSSH one-line form.
     pub keys: Vec<UserKey>,
     /// When the account was made (Unix seconds).
@@ -180,6 +230,8 @@ pub struct NewUser {
     pub format: Option<String>,
     /// Upload size limit in bytes.
     pub max_upload_bytes: Option<u64>,
+    /// Plain-FTP inbox uploads; `None` follows the server's default.
+    pub inbox_ftp_plain: Option<InboxFtpPlain>,
 }
 
 /// Changes to a user's settings; `None` leaves a field as it is.
@@ -195,6 +247,8 @@ pub struct UserChanges {
     pub format: Option<Option<String>>,
     /// New upload limit (`Some(None)` clears it).
     pub max_upload_bytes: Option<Option<u64>>,
+    /// New plain-FTP inbox policy (`Some(None)`: follow the server's default).
+    pub inbox_ftp_plain: Option<Option<InboxFtpPlain>>,
     /// Enabled or disabled.
     pub enabled: Option<bool>,
 }

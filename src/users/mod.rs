@@ -10,7 +10,8 @@ pub mod password;
 mod store;
 
 pub use account::{
-    check_customer, check_name, NewUser, Protocol, ProtocolSet, User, UserChanges, FORMATS,
+    check_customer, check_name, InboxFtpPlain, NewUser, Protocol, ProtocolSet, User, UserChanges,
+    FORMATS,
 };
 pub use keys::{fingerprint_of_blob, KeyError, PublicKey};
 pub use password::{Password, PasswordError};

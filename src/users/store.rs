@@ -7,8 +7,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::account::{
-    check_customer, check_name, normalize_format, NewUser, Protocol, ProtocolSet, User,
-    UserChanges, UserKey,
+    check_customer, check_name, normalize_format, InboxFtpPlain, NewUser, Protocol, ProtocolSet,
+    User, UserChanges, UserKey,
 };
 use super::keys::{KeyError, PublicKey};
 use super::login_cache::LoginCache;
@@ -33,6 +33,9 @@ pub enum UserError {
     /// An unknown format override.
     #[error("invalid format {0:?}: use one of csv, xml, xls, xlsx, ods, ttm")]
     InvalidFormat(String),
+    /// An unknown plain-FTP inbox policy.
+    #[error("invalid plain-FTP inbox policy {0:?}: use accept, require-rename or refuse")]
+    InvalidInboxFtpPlain(String),
     /// An upload limit of zero.
     #[error("the upload limit must be at least 1 byte")]
     InvalidLimit,
@@ -112,7 +115,7 @@ pub enum AuthError {
 }
 
 const USER_COLUMNS: &str = "name, customer, enabled, protocols, require_tls, format, \
-     max_upload_bytes, created_at, updated_at, last_login_at, last_login_protocol";
+     max_upload_bytes, inbox_ftp_plain, created_at, updated_at, last_login_at, last_login_protocol";
 
 /// Partner accounts, in the database and on disk.
 #[derive(Debug, Clone)]
@@ -159,8 +162,8 @@ impl UserStore {
         let mut tx = self.db.pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (name, password_hash, customer, enabled, protocols, require_tls, \
-             format, max_upload_bytes, created_at, updated_at) \
-             VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $8)",
+             format, max_upload_bytes, inbox_ftp_plain, created_at, updated_at) \
+             VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&new.name)
         .bind(&hash)
@@ -169,6 +172,7 @@ impl UserStore {
         .bind(i64::from(new.require_tls))
         .bind(format.clone())
         .bind(max_upload)
+        .bind(new.inbox_ftp_plain.map(InboxFtpPlain::as_str))
         .bind(now)
         .execute(&mut *tx)
         .await;
@@ -289,18 +293,21 @@ impl UserStore {
             None => checked_limit(current.max_upload_bytes)?,
         };
         let require_tls = changes.require_tls.unwrap_or(current.require_tls);
+        let inbox_ftp_plain = changes.inbox_ftp_plain.unwrap_or(current.inbox_ftp_plain);
         let enabled = changes.enabled.unwrap_or(current.enabled);
         self.update_one(
             name,
             sqlx::query(
                 "UPDATE users SET customer = $1, protocols = $2, require_tls = $3, format = $4, \
-                 max_upload_bytes = $5, enabled = $6, updated_at = $7 WHERE name = $8",
+                 max_upload_bytes = $5, inbox_ftp_plain = $6, enabled = $7, updated_at = $8 \
+                 WHERE name = $9",
             )
             .bind(customer)
             .bind(protocols.to_string())
             .bind(i64::from(require_tls))
             .bind(format)
             .bind(max_upload)
+            .bind(inbox_ftp_plain.map(InboxFtpPlain::as_str))
             .bind(i64::from(enabled))
             .bind(now())
             .bind(name),
@@ -521,6 +528,7 @@ fn check_access(user: &User, protocol: Protocol) -> Result<(), AuthError> {
 fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     let protocols: String = row.try_get("protocols")?;
     let max_upload: Option<i64> = row.try_get("max_upload_bytes")?;
+    let inbox_ftp_plain: Option<String> = row.try_get("inbox_ftp_plain")?;
     Ok(User {
         name: row.try_get("name")?,
         customer: row.try_get("customer")?,
@@ -529,6 +537,10 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         require_tls: row.try_get::<i64, _>("require_tls")? != 0,
         format: row.try_get("format")?,
         max_upload_bytes: max_upload.and_then(|v| u64::try_from(v).ok()),
+        inbox_ftp_plain: inbox_ftp_plain
+            .map(|text| text.parse::<InboxFtpPlain>())
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         keys: Vec::new(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

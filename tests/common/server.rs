@@ -63,6 +63,9 @@ impl TestServer {
             .env("FREIGHTDROP_PASSIVE_PORTS", "40000-49999")
             .env("FREIGHTDROP_LOGIN_BLOCK", "60")
             .env("FREIGHTDROP_SHUTDOWN_GRACE", "5")
+            // The tests' partners upload straight to final names over plain FTP; the policies
+            // and the real default are tested in tests/ftp_plain.rs.
+            .env("FREIGHTDROP_INBOX_FTP_PLAIN", "accept")
             .env("FREIGHTDROP_DATA_DIR", env.data_dir())
             .env("FREIGHTDROP_DATABASE_URL", &env.database_url)
             .env("FREIGHTDROP_CERTS_DIR", env.dir.path().join("certs"))

@@ -49,6 +49,7 @@ pub(crate) mod metrics;
 pub mod notification;
 pub(crate) mod server;
 pub mod storage;
+pub mod transfer;
 
 pub use crate::server::ftpserver::{Server, ServerBuilder, error::ServerError, options};
 

@@ -35,6 +35,8 @@ where
     pub logger: slog::Logger,
     pub data_cmd_rx: Option<Receiver<DataChanCmd>>,
     pub data_abort_rx: Option<Receiver<()>>,
+    // freightdrop patch: the size `ALLO` announced for this transfer.
+    pub announced_size: Option<u64>,
 }
 
 use std::fmt;
@@ -112,7 +114,8 @@ where
         // TODO: Use configured timeout
         tokio::select! {
             Some(command) = data_cmd_rx.recv() => {
-                let session = session_arc.lock().await;
+                let mut session = session_arc.lock().await;
+                self.announced_size = session.announced_size.take();
                 self.handle_incoming(DataChanMsg::ExternalCommand(command), session.start_pos).await;
             },
             Some(_) = data_abort_rx.recv() => {
@@ -265,15 +268,17 @@ where
         let tx = self.control_msg_tx.clone();
 
         let start_time = Instant::now();
-        let put_result = self
-            .storage
-            .put(
+        let upload = self.upload_facts();
+        let put_result = crate::transfer::with_upload(
+            upload,
+            self.storage.put(
                 (*self.user).as_ref().unwrap(),
                 Self::reader(self.socket, self.ftps_mode, "stor").await,
                 path.clone(),
                 start_pos,
-            )
-            .await;
+            ),
+        )
+        .await;
         let duration = start_time.elapsed();
 
         match put_result {
@@ -330,15 +335,17 @@ where
         };
 
         let start_time = Instant::now();
-        let put_result = self
-            .storage
-            .put(
+        let upload = self.upload_facts();
+        let put_result = crate::transfer::with_upload(
+            upload,
+            self.storage.put(
                 (*self.user).as_ref().unwrap(),
                 Self::reader(self.socket, self.ftps_mode, "appe").await,
                 path.clone(),
                 start_pos,
-            )
-            .await;
+            ),
+        )
+        .await;
         let duration = start_time.elapsed();
 
         match put_result {
@@ -594,6 +601,14 @@ where
         }
     }
 
+    // freightdrop patch: what the storage back-end's `put` may learn about this upload.
+    fn upload_facts(&self) -> crate::transfer::Upload {
+        crate::transfer::Upload {
+            data_tls: matches!(self.ftps_mode, FtpsConfig::On { .. }),
+            announced_size: self.announced_size,
+        }
+    }
+
     fn resolve_path(&self, path: Option<String>) -> PathBuf {
         match path {
             Some(path) => {
@@ -691,6 +706,7 @@ where
             logger,
             data_abort_rx: Some(data_abort_rx),
             data_cmd_rx: Some(data_cmd_rx),
+            announced_size: None,
         };
 
         // The control channel need to know if the data channel is busy so that it doesn't time out

@@ -101,8 +101,9 @@ pub enum Command {
         path: PathBuf,
     },
     Allo {
-        // The `ALLO` command can actually have an optional argument, but since we regard `ALLO`
-        // as noop, we won't even parse it.
+        /// The size announced for the next upload, when the argument is a byte count
+        /// (freightdrop patch; any other argument is ignored as before).
+        size: Option<u64>,
     },
     Abor,
     Stou,

@@ -311,6 +311,7 @@ where
 }
 
 // gets the reply to be sent to the client and tells if the connection should be closed.
+// freightdrop patch: `reply` with the text of `error`'s `ReplyText` source, if it has one.
 fn handle_control_channel_error(logger: slog::Logger, error: ControlChanError) -> (Reply, bool) {
     slog::warn!(logger, "Control channel error: {:?}", error);
     match error.kind() {
@@ -402,6 +403,8 @@ where
                 session.state = New; // According to RFC 959, a PASS command MUST precede a USER command
                 Ok(Reply::new(ReplyCode::NotLoggedIn, "Authentication failed"))
             }
+            // freightdrop patch: one reply per storage error kind, or a back-end's own text
+            // (`crate::transfer::ReplyText`) with the kind's code (`storage_reply.rs`).
             StorageError(error_type) => Ok(super::storage_reply::reply_for(&error_type)),
             CommandChannelReply(reply) => Ok(reply),
         }

@@ -22,6 +22,7 @@ use crate::{
     auth::UserDetail,
     server::controlchan::{
         Reply, ReplyCode,
+        command::Command,
         error::ControlChanError,
         handler::{CommandContext, CommandHandler},
     },
@@ -40,8 +41,17 @@ where
     Storage::Metadata: Metadata,
 {
     #[tracing_attributes::instrument]
-    async fn handle(&self, _args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
-        // ALLO is obsolete and we'll just ignore it.
-        Ok(Reply::new(ReplyCode::CommandOkayNotImplemented, "Ignored"))
+    async fn handle(&self, args: CommandContext<Storage, User>) -> Result<Reply, ControlChanError> {
+        // freightdrop patch: a byte count is kept for the next STOR or APPE, whose storage
+        // back-end sees it (`crate::transfer`); anything else is ignored as before.
+        let size = match args.parsed_command {
+            Command::Allo { size } => size,
+            _ => None,
+        };
+        args.session.lock().await.announced_size = size;
+        match size {
+            Some(size) => Ok(Reply::new_with_string(ReplyCode::CommandOkay, format!("Size of the next upload noted: {size} bytes"))),
+            None => Ok(Reply::new(ReplyCode::CommandOkayNotImplemented, "Ignored")),
+        }
     }
 }

@@ -258,7 +258,13 @@ where
             let path = path.into();
             Command::Mkd { path }
         }
-        "ALLO" => Command::Allo {},
+        "ALLO" => {
+            // freightdrop patch: the byte count, when the first argument is one.
+            let params = parse_to_eol(cmd_params)?;
+            let params = String::from_utf8_lossy(&params);
+            let size = params.split(' ').next().and_then(|n| n.parse::<u64>().ok());
+            Command::Allo { size }
+        }
         "ABOR" => {
             let params = parse_to_eol(cmd_params)?;
             if !params.is_empty() {
