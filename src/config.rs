@@ -15,6 +15,9 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod mail;
+pub use mail::{LmtpAddr, MailArgs, MailConfig};
+
 /// A configuration value that could not be accepted, naming the key it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -289,6 +292,9 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub inbox_rescan: Option<u64>,
+    /// The mail channel's flags.
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 /// The TOML file's shape: the same keys as the flags, with `_` for `-`.
@@ -326,6 +332,7 @@ struct FileConfig {
     inbox_file_timeout: Option<u64>,
     inbox_settle: Option<u64>,
     inbox_rescan: Option<u64>,
+    mail: Option<mail::MailFile>,
 }
 
 /// Where the FTPS certificate comes from.
@@ -445,6 +452,8 @@ pub struct Config {
     pub min_free_space: u64,
     /// How the inbox processes files.
     pub inbox: InboxConfig,
+    /// The mail channel.
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -687,6 +696,7 @@ impl Config {
                 .or(file.min_free_space)
                 .unwrap_or(1024 * 1024 * 1024),
             inbox,
+            mail: MailConfig::merge(&args.mail, file.mail.unwrap_or_default())?,
         })
     }
 
@@ -771,7 +781,8 @@ impl fmt::Display for Config {
             self.inbox.file_timeout.as_secs()
         )?;
         writeln!(f, "inbox_settle = {}", self.inbox.settle.as_secs())?;
-        write!(f, "inbox_rescan = {}", self.inbox.rescan.as_secs())
+        writeln!(f, "inbox_rescan = {}", self.inbox.rescan.as_secs())?;
+        write!(f, "{}", self.mail)
     }
 }
 
