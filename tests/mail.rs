@@ -285,3 +285,31 @@ async fn lmtp_over_a_unix_socket_answers_per_recipient() {
     }
     assert!(count(&server.env, "SELECT COUNT(*) FROM shipments").await >= 1);
 }
+
+#[tokio::test]
+async fn a_disk_problem_answers_451_so_the_sender_tries_again() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    // The home is gone and a plain file stands in its place: nothing can be stored there.
+    let home = server.env.home("alice");
+    std::fs::remove_dir_all(&home).expect("remove the home");
+    std::fs::write(&home, b"not a folder").expect("file in its place");
+    let csv = write_file(
+        server.env.dir.path(),
+        "d.csv",
+        orders_csv("1234", &["D1"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(&server, "edi+alice@orders.example", "d.csv", &csv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, transcript) = swaks(&args);
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("<** 451 4.3.0 local error; try again later"),
+        "{transcript}"
+    );
+    assert_eq!(
+        std::fs::read(&home).expect("still the file"),
+        b"not a folder"
+    );
+    assert!(server.log().contains("mail delivery failed"));
+}

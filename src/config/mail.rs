@@ -266,6 +266,24 @@ mod tests {
     }
 
     #[test]
+    fn the_toml_table_is_read_and_flags_win() {
+        let file: MailFile = toml::from_str(
+            "smtp_addr = \"127.0.0.1:25\"\ndomain = \"a.example\"\nprefix = \"TMS\"\nmax_size = 2048",
+        )
+        .expect("valid TOML");
+        let args = MailArgs {
+            mail_max_size: Some(4096),
+            ..MailArgs::default()
+        };
+        let config = MailConfig::merge(&args, file).expect("valid");
+        assert_eq!(config.smtp_addr, Some("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(config.domains, ["a.example"]);
+        assert_eq!(config.prefix, "tms");
+        assert_eq!(config.max_size, 4096);
+        assert!(toml::from_str::<MailFile>("smtp = \"x\"").is_err());
+    }
+
+    #[test]
     fn bad_values_name_their_flag() {
         for (args, key) in [
             (
