@@ -313,3 +313,50 @@ async fn a_disk_problem_answers_451_so_the_sender_tries_again() {
     );
     assert!(server.log().contains("mail delivery failed"));
 }
+
+#[tokio::test]
+async fn recipients_are_capped_and_connections_pass_the_gate_admission() {
+    let server = server(
+        Backend::Sqlite,
+        &[
+            "--mail-max-recipients",
+            "1",
+            "--max-unauthenticated-per-address",
+            "1",
+        ],
+    )
+    .await;
+    server.add_user("alice", "alice-password", MAIL);
+    server.add_user("carol", "carol-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "c.csv",
+        orders_csv("1234", &["C1"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(
+        &server,
+        "edi+alice@orders.example,edi+carol@orders.example",
+        "c.csv",
+        &csv,
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, transcript) = swaks(&args);
+    assert!(
+        transcript.contains("452 4.5.3 too many recipients"),
+        "{transcript}"
+    );
+    // A connection held open from this address fills its one place: the next is turned away
+    // before the greeting.
+    let mut held = std::net::TcpStream::connect(server.addr("smtp")).expect("connect");
+    let mut greeting = [0u8; 64];
+    let n = std::io::Read::read(&mut held, &mut greeting).expect("greeting");
+    assert!(greeting[..n].starts_with(b"220 "), "{:?}", &greeting[..n]);
+    let (ok, transcript) = swaks(&args);
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("421 4.7.0 too many connections"),
+        "{transcript}"
+    );
+    drop(held);
+    nothing_stored(&server.env.home("carol"));
+}
