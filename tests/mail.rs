@@ -360,3 +360,56 @@ async fn recipients_are_capped_and_connections_pass_the_gate_admission() {
     drop(held);
     nothing_stored(&server.env.home("carol"));
 }
+
+#[tokio::test]
+async fn starttls_with_the_ftps_certificate_then_delivery() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "tls.csv",
+        orders_csv("1234", &["T1"]).as_bytes(),
+    );
+    // Python's smtplib and ssl: STARTTLS offered in the clear, not after; the message is then
+    // sent over TLS (it declares its SIZE, as smtplib does).
+    let script = format!(
+        "import smtplib, ssl\n\
+         from email.message import EmailMessage\n\
+         m = EmailMessage()\n\
+         m['From'] = 'orders@partner.example'\n\
+         m['To'] = 'edi+alice@orders.example'\n\
+         m['Subject'] = 'orders'\n\
+         m.set_content('see attached')\n\
+         m.add_attachment(open({path:?}, 'rb').read(), maintype='text', subtype='csv', filename='tls.csv')\n\
+         s = smtplib.SMTP('127.0.0.1', {port}, timeout=30)\n\
+         s.ehlo()\n\
+         print('offered', s.has_extn('starttls'))\n\
+         ctx = ssl.create_default_context()\n\
+         ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         s.starttls(context=ctx)\n\
+         s.ehlo()\n\
+         print('again', s.has_extn('starttls'), s.sock.version())\n\
+         print('refused', s.send_message(m))\n\
+         s.quit()\n",
+        path = csv.display().to_string(),
+        port = server.port("smtp")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("offered True"), "{said}");
+    assert!(said.contains("again False TLSv1.3"), "{said}");
+    assert!(said.contains("refused {}"), "{said}");
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    assert_eq!(placed(&home).0, ["tls.csv"]);
+    assert!(server.log().contains("tls=true"), "{}", server.log());
+}

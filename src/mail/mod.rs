@@ -6,7 +6,8 @@
 //! ([`attachments`]) go through the partner-file core's upload path into the inbox, which
 //! processes them as any upload. The conversation itself is in `session`.
 //!
-//! Over a unix socket there is no client address: the socket's file permissions decide who may
+//! STARTTLS is offered on the TCP listeners, with the FTPS certificate. Over a unix socket there
+//! is no TLS and no client address: the socket's file permissions decide who may
 //! connect, and the gate's per-address admission does not apply.
 
 pub mod address;
@@ -20,11 +21,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::LmtpAddr;
 use crate::exchange::Core;
-use session::{Conversation, Dialect};
+use session::{Conversation, Dialect, End};
 
 /// Where the mail listeners ended up.
 #[derive(Debug, Default)]
@@ -41,22 +43,39 @@ pub struct Listening {
 /// `core.shutdown()` is cancelled.
 ///
 /// # Errors
-/// When an address can't be bound (the message names the flag).
+/// When an address can't be bound (the message names the flag) or the certificate can't be
+/// loaded.
 pub async fn start(core: &Core) -> anyhow::Result<Listening> {
     let config = &core.config().mail;
     let mut listening = Listening::default();
+    let tls = if config.smtp_addr.is_some() || matches!(config.lmtp_addr, Some(LmtpAddr::Tcp(_))) {
+        let (cert, key) = crate::tls::ensure(&core.config().tls).context("STARTTLS certificate")?;
+        Some(TlsAcceptor::from(crate::tls::server::server_config(
+            &cert, &key,
+        )?))
+    } else {
+        None
+    };
     if let Some(addr) = config.smtp_addr {
         let listener = crate::server::bind(addr, "SMTP", "--smtp-addr").await?;
         listening.smtp = Some(listener.local_addr().context("SMTP listener address")?);
-        core.tasks()
-            .spawn(accept_tcp(listener, Dialect::Smtp, core.clone()));
+        core.tasks().spawn(accept_tcp(
+            listener,
+            Dialect::Smtp,
+            tls.clone(),
+            core.clone(),
+        ));
     }
     match &config.lmtp_addr {
         Some(LmtpAddr::Tcp(addr)) => {
             let listener = crate::server::bind(*addr, "LMTP", "--lmtp-addr").await?;
             listening.lmtp_tcp = Some(listener.local_addr().context("LMTP listener address")?);
-            core.tasks()
-                .spawn(accept_tcp(listener, Dialect::Lmtp, core.clone()));
+            core.tasks().spawn(accept_tcp(
+                listener,
+                Dialect::Lmtp,
+                tls.clone(),
+                core.clone(),
+            ));
         }
         Some(LmtpAddr::Unix(path)) => {
             let listener = bind_unix(path)?;
@@ -90,7 +109,7 @@ fn bind_unix(path: &std::path::Path) -> anyhow::Result<UnixListener> {
     })
 }
 
-async fn accept_tcp(listener: TcpListener, dialect: Dialect, core: Core) {
+async fn accept_tcp(listener: TcpListener, dialect: Dialect, tls: Option<TlsAcceptor>, core: Core) {
     loop {
         let accepted = tokio::select! {
             () = core.shutdown().cancelled() => break,
@@ -121,9 +140,10 @@ async fn accept_tcp(listener: TcpListener, dialect: Dialect, core: Core) {
             }
         };
         let _ = socket.set_nodelay(true);
-        let conversation = Conversation::new(core.clone(), dialect, Some(peer));
+        let conversation = Conversation::new(core.clone(), dialect, Some(peer), tls.clone());
+        let idle = core.config().idle_timeout;
         core.tasks().spawn(async move {
-            if let Err(e) = conversation.run(socket).await {
+            if let Err(e) = converse(conversation, socket, idle).await {
                 tracing::debug!(%peer, error = %e, "mail connection ended");
             }
             drop(admission);
@@ -146,12 +166,34 @@ async fn accept_unix(listener: UnixListener, core: Core) {
                 continue;
             }
         };
-        let conversation = Conversation::new(core.clone(), Dialect::Lmtp, None);
+        let mut conversation = Conversation::new(core.clone(), Dialect::Lmtp, None, None);
         core.tasks().spawn(async move {
-            if let Err(e) = conversation.run(socket).await {
+            let mut socket = socket;
+            if let Err(e) = conversation.run(&mut socket).await {
                 tracing::debug!(error = %e, "LMTP connection ended");
             }
         });
     }
     tracing::debug!("LMTP listener closed");
+}
+
+/// One TCP connection's conversation, in the clear and, after STARTTLS, over TLS (the TLS
+/// handshake has the idle timeout to finish).
+async fn converse(
+    mut conversation: Conversation,
+    mut socket: TcpStream,
+    idle: Duration,
+) -> std::io::Result<()> {
+    if conversation.run(&mut socket).await? == End::Closed {
+        return Ok(());
+    }
+    let Some(acceptor) = conversation.tls().cloned() else {
+        return Ok(());
+    };
+    let mut stream = tokio::time::timeout(idle, acceptor.accept(socket))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    conversation.secured();
+    conversation.run(&mut stream).await?;
+    stream.shutdown().await
 }

@@ -4,7 +4,9 @@
 //! enforced (at MAIL FROM when the client declares it, and while the text arrives), recipients
 //! per message are capped, each recipient is routed at RCPT, and after the final dot every
 //! accepted recipient gets its attachments delivered before the reply: one reply in SMTP, one
-//! per accepted recipient in LMTP.
+//! per accepted recipient in LMTP. STARTTLS (RFC 3207) is offered on TCP: the conversation
+//! ends with [`End::StartTls`], the listener wraps the stream, and the conversation starts over
+//! from EHLO on it; whatever the client sent after STARTTLS in the clear is dropped.
 
 use std::net::SocketAddr;
 
@@ -24,6 +26,15 @@ pub enum Dialect {
     Smtp,
     /// LMTP: LHLO, one reply per accepted recipient after the message.
     Lmtp,
+}
+
+/// How a conversation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client quit or went away, or the server closed it.
+    Closed,
+    /// The client asked for TLS and was told to go ahead: the stream is to be wrapped.
+    StartTls,
 }
 
 /// A reply: code, enhanced status code and text.
@@ -52,6 +63,8 @@ pub struct Conversation {
     core: Core,
     dialect: Dialect,
     peer: Option<SocketAddr>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    secure: bool,
     hostname: String,
     greeted: bool,
     sender: Option<String>,
@@ -60,8 +73,14 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// A conversation with the client at `peer` (none over a unix socket).
-    pub fn new(core: Core, dialect: Dialect, peer: Option<SocketAddr>) -> Self {
+    /// A conversation with the client at `peer` (none over a unix socket), offering STARTTLS
+    /// when `tls` is given.
+    pub fn new(
+        core: Core,
+        dialect: Dialect,
+        peer: Option<SocketAddr>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let hostname = core
             .config()
             .mail
@@ -73,6 +92,8 @@ impl Conversation {
             core,
             dialect,
             peer,
+            tls,
+            secure: false,
             hostname,
             greeted: false,
             sender: None,
@@ -81,22 +102,38 @@ impl Conversation {
         }
     }
 
+    /// The acceptor that wraps the stream after STARTTLS, if TLS is offered.
+    pub fn tls(&self) -> Option<&tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref()
+    }
+
+    /// The stream is now TLS: the client starts over with EHLO (RFC 3207), and STARTTLS is no
+    /// longer offered.
+    pub fn secured(&mut self) {
+        self.reset();
+        self.greeted = false;
+        self.secure = true;
+    }
+
     /// Runs the conversation on `stream` until the client quits, goes idle past the idle
-    /// timeout, or the server shuts down between messages.
+    /// timeout, the server shuts down between messages, or the client starts TLS. Greets the
+    /// client first unless the stream was just secured.
     ///
     /// # Errors
     /// The stream's error.
     pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-        mut self,
-        mut stream: S,
-    ) -> std::io::Result<()> {
+        &mut self,
+        stream: &mut S,
+    ) -> std::io::Result<End> {
         let idle = self.core.config().idle_timeout;
         let kind = match self.dialect {
             Dialect::Smtp => "ESMTP",
             Dialect::Lmtp => "LMTP",
         };
-        let greeting = format!("220 {} freightdrop {kind} ready\r\n", self.hostname);
-        stream.write_all(greeting.as_bytes()).await?;
+        if !self.secure {
+            let greeting = format!("220 {} freightdrop {kind} ready\r\n", self.hostname);
+            stream.write_all(greeting.as_bytes()).await?;
+        }
         let mut requests = RequestReceiver::default();
         let mut phase = Phase::Commands;
         let mut chunk = vec![0u8; 64 * 1024];
@@ -107,7 +144,7 @@ impl Conversation {
                 () = shutdown.cancelled(), if matches!(phase, Phase::Commands) => {
                     let line = format!("421 4.3.2 {} shutting down\r\n", self.hostname);
                     stream.write_all(line.as_bytes()).await?;
-                    return Ok(());
+                    return Ok(End::Closed);
                 }
             };
             let n = match read {
@@ -115,11 +152,11 @@ impl Conversation {
                 Err(_) => {
                     let line = format!("421 4.4.2 {} idle too long\r\n", self.hostname);
                     stream.write_all(line.as_bytes()).await?;
-                    return Ok(());
+                    return Ok(End::Closed);
                 }
             };
             if n == 0 {
-                return Ok(());
+                return Ok(End::Closed);
             }
             let mut bytes = chunk[..n].iter();
             let mut out = String::new();
@@ -146,10 +183,15 @@ impl Conversation {
                                     over: false,
                                 };
                             }
+                            Step::StartTls => {
+                                out.push_str("220 2.0.0 ready to start TLS\r\n");
+                                stream.write_all(out.as_bytes()).await?;
+                                return Ok(End::StartTls);
+                            }
                             Step::Quit => {
                                 out.push_str(&format!("221 2.0.0 {} closing\r\n", self.hostname));
                                 stream.write_all(out.as_bytes()).await?;
-                                return Ok(());
+                                return Ok(End::Closed);
                             }
                         }
                     }
@@ -212,11 +254,20 @@ impl Conversation {
             Request::Ehlo { .. } | Request::Lhlo { .. } => {
                 self.reset();
                 self.greeted = true;
+                let starttls = if self.tls.is_some() && !self.secure {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
                 Step::Raw(format!(
-                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n",
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n{starttls}250 ENHANCEDSTATUSCODES\r\n",
                     self.hostname, config.max_size
                 ))
             }
+            Request::StartTls if self.tls.is_none() || self.secure => {
+                Step::Reply(Reply::new(502, "5.5.1", "STARTTLS not offered here"))
+            }
+            Request::StartTls => Step::StartTls,
             Request::Mail { .. } if !self.greeted => {
                 Step::Reply(Reply::new(503, "5.5.1", "say hello first"))
             }
@@ -320,6 +371,7 @@ impl Conversation {
                     user = %route.user.name,
                     recipient = %route.address,
                     sender = self.sender.as_deref().unwrap_or(""),
+                    tls = self.secure,
                     message_id = mail.message_id.as_deref().unwrap_or(""),
                     files = %names.join(","),
                     "mail delivered"
@@ -360,6 +412,8 @@ enum Step {
     Raw(String),
     /// Start receiving the message text.
     Data,
+    /// Go ahead with TLS.
+    StartTls,
     Quit,
 }
 
@@ -383,6 +437,7 @@ fn owned(request: Request<std::borrow::Cow<'_, str>>) -> Request<String> {
         Request::Data => Request::Data,
         Request::Rset => Request::Rset,
         Request::Quit => Request::Quit,
+        Request::StartTls => Request::StartTls,
         Request::Noop { .. } => Request::Noop {
             value: String::new(),
         },
@@ -390,7 +445,9 @@ fn owned(request: Request<std::borrow::Cow<'_, str>>) -> Request<String> {
             value: String::new(),
         },
         // Everything else is answered "not implemented"; its arguments are not needed.
-        _ => Request::StartTls,
+        _ => Request::Expn {
+            value: String::new(),
+        },
     }
 }
 
