@@ -16,6 +16,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::users::InboxFtpPlain;
+mod mail;
+pub use mail::{LmtpAddr, MailArgs, MailConfig};
 
 /// A configuration value that could not be accepted, naming the key it came from.
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +357,9 @@ pub struct ConfigArgs {
         value_name = "POLICY"
     )]
     pub inbox_ftp_plain: Option<String>,
+    /// The mail channel's flags.
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 /// The TOML file's shape: the same keys as the flags, with `_` for `-`.
@@ -399,6 +404,7 @@ struct FileConfig {
     inbox_settle: Option<u64>,
     inbox_rescan: Option<u64>,
     inbox_ftp_plain: Option<String>,
+    mail: Option<mail::MailFile>,
 }
 
 /// Where the FTPS certificate comes from.
@@ -560,6 +566,8 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// How plain-FTP inbox uploads are treated for accounts without their own setting.
     pub inbox_ftp_plain: InboxFtpPlain,
+    /// The mail channel.
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -874,6 +882,7 @@ impl Config {
                 .unwrap_or(1024 * 1024 * 1024),
             inbox,
             inbox_ftp_plain,
+            mail: MailConfig::merge(&args.mail, file.mail.unwrap_or_default())?,
         })
     }
 
@@ -981,7 +990,8 @@ impl fmt::Display for Config {
             self.inbox.file_timeout.as_secs()
         )?;
         writeln!(f, "inbox_settle = {}", self.inbox.settle.as_secs())?;
-        write!(f, "inbox_rescan = {}", self.inbox.rescan.as_secs())
+        writeln!(f, "inbox_rescan = {}", self.inbox.rescan.as_secs())?;
+        write!(f, "{}", self.mail)
     }
 }
 

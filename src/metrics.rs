@@ -128,6 +128,7 @@ label_values! {
         Ftp => "ftp",
         Ftps => "ftps",
         Sftp => "sftp",
+        Mail => "mail",
         Http => "http",
     }
 }
@@ -153,6 +154,7 @@ impl From<Protocol> for Channel {
             Protocol::Ftp => Channel::Ftp,
             Protocol::Ftps => Channel::Ftps,
             Protocol::Sftp => Channel::Sftp,
+            Protocol::Mail => Channel::Mail,
         }
     }
 }

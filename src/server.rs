@@ -99,6 +99,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     announce("sftp", Some(sftp_addr));
     backoffice.listening("ftp", ftp_addr);
     backoffice.listening("sftp", sftp_addr);
+    let mail = crate::mail::start(&core).await?;
+    if let Some(addr) = mail.smtp {
+        announce("smtp", Some(addr));
+        backoffice.listening("smtp", addr);
+    }
+    if let Some(addr) = mail.lmtp_tcp {
+        announce("lmtp", Some(addr));
+        backoffice.listening("lmtp", addr);
+    }
+    if let Some(path) = &mail.lmtp_unix {
+        announce(&format!("lmtp on unix socket {}", path.display()), None);
+    }
     let http_addr = crate::backoffice::start(backoffice.clone()).await?;
     backoffice.listening("http", http_addr);
     announce("http", Some(http_addr));

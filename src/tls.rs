@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod server;
+
 use crate::config::TlsSource;
 
 /// File name of the generated certificate.

@@ -9,7 +9,6 @@ mod activity;
 mod auth;
 mod control;
 mod storage;
-mod tls;
 mod transfer;
 mod workers;
 
@@ -55,7 +54,7 @@ async fn login_deadline(login: &Login) {
 /// When the address can't be bound (naming `--ftp-addr`) or the certificate can't be loaded.
 pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     let (cert, key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
-    let tls = tls::server_config(&cert, &key)?;
+    let tls = crate::tls::server::server_config(&cert, &key)?;
     let listener = crate::server::bind(core.config().ftp_addr, "FTP", "--ftp-addr").await?;
     let addr = listener.local_addr()?;
     let workers = Workers::start(

@@ -22,6 +22,8 @@ pub enum Protocol {
     Ftps,
     /// SFTP over SSH.
     Sftp,
+    /// Files mailed as attachments (SMTP or LMTP); never granted unless asked for.
+    Mail,
 }
 
 impl Protocol {
@@ -31,6 +33,7 @@ impl Protocol {
             Self::Ftp => "ftp",
             Self::Ftps => "ftps",
             Self::Sftp => "sftp",
+            Self::Mail => "mail",
         }
     }
 }
@@ -49,6 +52,7 @@ impl FromStr for Protocol {
             "ftp" => Ok(Self::Ftp),
             "ftps" => Ok(Self::Ftps),
             "sftp" => Ok(Self::Sftp),
+            "mail" => Ok(Self::Mail),
             other => Err(UserError::InvalidProtocol(other.chars().take(20).collect())),
         }
     }
@@ -107,15 +111,17 @@ pub struct ProtocolSet {
     ftp: bool,
     ftps: bool,
     sftp: bool,
+    mail: bool,
 }
 
 impl ProtocolSet {
-    /// Every protocol.
+    /// Every file-transfer protocol (FTP, FTPS, SFTP); mail is only granted by name.
     pub fn all() -> Self {
         Self {
             ftp: true,
             ftps: true,
             sftp: true,
+            mail: false,
         }
     }
 
@@ -125,14 +131,20 @@ impl ProtocolSet {
             Protocol::Ftp => self.ftp,
             Protocol::Ftps => self.ftps,
             Protocol::Sftp => self.sftp,
+            Protocol::Mail => self.mail,
         }
     }
 
     /// The allowed protocols, in a fixed order.
     pub fn iter(self) -> impl Iterator<Item = Protocol> {
-        [Protocol::Ftp, Protocol::Ftps, Protocol::Sftp]
-            .into_iter()
-            .filter(move |p| self.allows(*p))
+        [
+            Protocol::Ftp,
+            Protocol::Ftps,
+            Protocol::Sftp,
+            Protocol::Mail,
+        ]
+        .into_iter()
+        .filter(move |p| self.allows(*p))
     }
 
     /// Parses a comma-separated list such as `ftps,sftp`.
@@ -144,12 +156,14 @@ impl ProtocolSet {
             ftp: false,
             ftps: false,
             sftp: false,
+            mail: false,
         };
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             match part.parse::<Protocol>()? {
                 Protocol::Ftp => set.ftp = true,
                 Protocol::Ftps => set.ftps = true,
                 Protocol::Sftp => set.sftp = true,
+                Protocol::Mail => set.mail = true,
             }
         }
         if set.iter().next().is_none() {

@@ -61,6 +61,7 @@ impl TestServer {
             .args(extra)
             // Defaults for tests, as environment so a test's own flags override them.
             .env("FREIGHTDROP_PASSIVE_PORTS", "40000-49999")
+            .env("FREIGHTDROP_SMTP_ADDR", "127.0.0.1:0")
             .env("FREIGHTDROP_LOGIN_BLOCK", "60")
             .env("FREIGHTDROP_SHUTDOWN_GRACE", "5")
             // The tests' partners upload straight to final names over plain FTP; the policies
@@ -120,6 +121,11 @@ impl TestServer {
             .addrs
             .get(what)
             .unwrap_or_else(|| panic!("no {what} listener; have {:?}", self.addrs))
+    }
+
+    /// Where the frontend `what` listens, if it does.
+    pub fn addr_opt(&self, what: &str) -> Option<SocketAddr> {
+        self.addrs.get(what).copied()
     }
 
     /// The server process's id, when it was started directly (not under a wrapper) and runs.

@@ -1,5 +1,5 @@
-//! The FTPS TLS configuration: TLS 1.2 and 1.3 with rustls (ring), the certificate from the
-//! configured or generated PEM files. TLS 1.3 session tickets are turned off: clients close a
+//! The listeners' TLS configuration (FTPS, the mail channel's STARTTLS): TLS 1.2 and 1.3 with
+//! rustls (ring), the certificate from the configured or generated PEM files. TLS 1.3 session tickets are turned off: clients close a
 //! data connection with the unread ticket still queued, the kernel answers with a reset, and the
 //! upload fails with 426 (lftp and curl both hit it). TLS 1.2 resumption stays on, so lftp's new
 //! TLS session per data connection is cheap. The server's order of cipher suites wins over the

@@ -1,0 +1,331 @@
+//! The mail channel's settings: where the SMTP and LMTP listeners are, which domains and which
+//! address prefix they accept, and the limits on one message. Flags `--smtp-addr`,
+//! `--lmtp-addr`, `--mail-domain`, `--mail-prefix`, `--mail-max-size`, `--mail-max-recipients`,
+//! `--mail-max-attachments`; in the TOML file, the same keys without `mail-` in a `[mail]` table.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+use super::{invalid, socket_addr, ConfigError};
+
+/// The mail flags as given; every field optional.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MailArgs {
+    /// Address of the SMTP listener, or `off` [default: 0.0.0.0:2525].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_SMTP_ADDR",
+        global = true,
+        value_name = "ADDR"
+    )]
+    pub smtp_addr: Option<String>,
+    /// Address of the LMTP listener: a TCP address, a unix socket path, or `off` [default: off].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LMTP_ADDR",
+        global = true,
+        value_name = "ADDR|PATH"
+    )]
+    pub lmtp_addr: Option<String>,
+    /// Domains mail is accepted for, separated by commas [default: none, every recipient is
+    /// refused].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_DOMAIN",
+        global = true,
+        value_name = "DOMAINS"
+    )]
+    pub mail_domain: Option<String>,
+    /// First part of every recipient's local part, before `+ACCOUNT` [default: edi].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_PREFIX",
+        global = true,
+        value_name = "PREFIX"
+    )]
+    pub mail_prefix: Option<String>,
+    /// Largest message accepted, in bytes, advertised as SIZE [default: 52428800 (50 MiB)].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_MAX_SIZE",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub mail_max_size: Option<u64>,
+    /// Most recipients of one message [default: 20].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_MAX_RECIPIENTS",
+        global = true,
+        value_name = "N"
+    )]
+    pub mail_max_recipients: Option<u32>,
+    /// Most attachments of one message [default: 50].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_MAX_ATTACHMENTS",
+        global = true,
+        value_name = "N"
+    )]
+    pub mail_max_attachments: Option<u32>,
+}
+
+/// The `[mail]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MailFile {
+    smtp_addr: Option<String>,
+    lmtp_addr: Option<String>,
+    domain: Option<String>,
+    prefix: Option<String>,
+    max_size: Option<u64>,
+    max_recipients: Option<u32>,
+    max_attachments: Option<u32>,
+}
+
+/// Where the LMTP listener listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LmtpAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A unix socket at this path (created at start, replacing a stale socket).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for LmtpAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(addr) => write!(f, "{addr}"),
+            Self::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The mail channel's checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// The SMTP listener, unless off.
+    pub smtp_addr: Option<SocketAddr>,
+    /// The LMTP listener, if on.
+    pub lmtp_addr: Option<LmtpAddr>,
+    /// The accepted domains, lower-case.
+    pub domains: Vec<String>,
+    /// The local part's prefix, lower-case.
+    pub prefix: String,
+    /// The largest message, in bytes.
+    pub max_size: u64,
+    /// The most recipients of one message.
+    pub max_recipients: usize,
+    /// The most attachments of one message.
+    pub max_attachments: usize,
+}
+
+impl MailConfig {
+    pub(super) fn merge(args: &MailArgs, file: MailFile) -> Result<Self, ConfigError> {
+        let smtp_addr = match args.smtp_addr.clone().or(file.smtp_addr) {
+            Some(text) if text.trim().eq_ignore_ascii_case("off") => None,
+            given => Some(socket_addr("--smtp-addr", given, "0.0.0.0:2525")?),
+        };
+        let lmtp_addr = match args.lmtp_addr.clone().or(file.lmtp_addr) {
+            None => None,
+            Some(text) if text.trim().eq_ignore_ascii_case("off") => None,
+            Some(text) if text.trim().starts_with('/') => {
+                Some(LmtpAddr::Unix(PathBuf::from(text.trim())))
+            }
+            Some(text) => Some(LmtpAddr::Tcp(socket_addr("--lmtp-addr", Some(text), "")?)),
+        };
+        let domains = args
+            .mail_domain
+            .clone()
+            .or(file.domain)
+            .unwrap_or_default()
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>();
+        if let Some(bad) = domains
+            .iter()
+            .find(|d| d.contains(['@', ' ', '/']) || d.starts_with('.'))
+        {
+            return Err(invalid(
+                "--mail-domain",
+                format!("{bad:?} is not a domain name"),
+            ));
+        }
+        let prefix = args
+            .mail_prefix
+            .clone()
+            .or(file.prefix)
+            .unwrap_or_else(|| "edi".to_owned())
+            .trim()
+            .to_ascii_lowercase();
+        if prefix.is_empty() || prefix.contains(['+', '@', ' ']) {
+            return Err(invalid(
+                "--mail-prefix",
+                "must be a non-empty local part without '+', '@' or spaces",
+            ));
+        }
+        let max_size = args
+            .mail_max_size
+            .or(file.max_size)
+            .unwrap_or(50 * 1024 * 1024);
+        if max_size < 1024 {
+            return Err(invalid("--mail-max-size", "must be 1024 bytes or more"));
+        }
+        let count = |key: &'static str, value: u32| match value {
+            1..=1000 => Ok(value as usize),
+            _ => Err(invalid(key, format!("{value} is out of range (1 to 1000)"))),
+        };
+        Ok(Self {
+            smtp_addr,
+            lmtp_addr,
+            domains,
+            prefix,
+            max_size,
+            max_recipients: count(
+                "--mail-max-recipients",
+                args.mail_max_recipients
+                    .or(file.max_recipients)
+                    .unwrap_or(20),
+            )?,
+            max_attachments: count(
+                "--mail-max-attachments",
+                args.mail_max_attachments
+                    .or(file.max_attachments)
+                    .unwrap_or(50),
+            )?,
+        })
+    }
+}
+
+impl fmt::Display for MailConfig {
+    /// The settings as `check-config` prints them, one `mail.key = value` a line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.smtp_addr {
+            Some(addr) => writeln!(f, "mail.smtp_addr = {addr}")?,
+            None => writeln!(f, "mail.smtp_addr = off")?,
+        }
+        match &self.lmtp_addr {
+            Some(addr) => writeln!(f, "mail.lmtp_addr = {addr}")?,
+            None => writeln!(f, "mail.lmtp_addr = off")?,
+        }
+        writeln!(f, "mail.domain = {}", self.domains.join(","))?;
+        writeln!(f, "mail.prefix = {}", self.prefix)?;
+        writeln!(f, "mail.max_size = {}", self.max_size)?;
+        writeln!(f, "mail.max_recipients = {}", self.max_recipients)?;
+        write!(f, "mail.max_attachments = {}", self.max_attachments)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merge(args: MailArgs) -> Result<MailConfig, ConfigError> {
+        MailConfig::merge(&args, MailFile::default())
+    }
+
+    #[test]
+    fn defaults_listen_on_smtp_only() {
+        let config = merge(MailArgs::default()).expect("defaults");
+        assert_eq!(config.smtp_addr, Some("0.0.0.0:2525".parse().unwrap()));
+        assert_eq!(config.lmtp_addr, None);
+        assert_eq!(config.prefix, "edi");
+        assert_eq!(config.max_size, 50 * 1024 * 1024);
+        assert!(config.domains.is_empty());
+    }
+
+    #[test]
+    fn addresses_domains_and_off() {
+        let config = merge(MailArgs {
+            smtp_addr: Some("off".into()),
+            lmtp_addr: Some("/run/fd/lmtp.sock".into()),
+            mail_domain: Some("Orders.Example, edi.example".into()),
+            ..MailArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(config.smtp_addr, None);
+        assert_eq!(
+            config.lmtp_addr,
+            Some(LmtpAddr::Unix("/run/fd/lmtp.sock".into()))
+        );
+        assert_eq!(config.domains, ["orders.example", "edi.example"]);
+        let tcp = merge(MailArgs {
+            lmtp_addr: Some("127.0.0.1:24".into()),
+            ..MailArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(
+            tcp.lmtp_addr,
+            Some(LmtpAddr::Tcp("127.0.0.1:24".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn the_toml_table_is_read_and_flags_win() {
+        let file: MailFile = toml::from_str(
+            "smtp_addr = \"127.0.0.1:25\"\ndomain = \"a.example\"\nprefix = \"TMS\"\nmax_size = 2048",
+        )
+        .expect("valid TOML");
+        let args = MailArgs {
+            mail_max_size: Some(4096),
+            ..MailArgs::default()
+        };
+        let config = MailConfig::merge(&args, file).expect("valid");
+        assert_eq!(config.smtp_addr, Some("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(config.domains, ["a.example"]);
+        assert_eq!(config.prefix, "tms");
+        assert_eq!(config.max_size, 4096);
+        assert!(toml::from_str::<MailFile>("smtp = \"x\"").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, key) in [
+            (
+                MailArgs {
+                    smtp_addr: Some("nowhere".into()),
+                    ..MailArgs::default()
+                },
+                "--smtp-addr",
+            ),
+            (
+                MailArgs {
+                    lmtp_addr: Some("relative/path".into()),
+                    ..MailArgs::default()
+                },
+                "--lmtp-addr",
+            ),
+            (
+                MailArgs {
+                    mail_domain: Some("a@b".into()),
+                    ..MailArgs::default()
+                },
+                "--mail-domain",
+            ),
+            (
+                MailArgs {
+                    mail_prefix: Some("a+b".into()),
+                    ..MailArgs::default()
+                },
+                "--mail-prefix",
+            ),
+            (
+                MailArgs {
+                    mail_max_recipients: Some(0),
+                    ..MailArgs::default()
+                },
+                "--mail-max-recipients",
+            ),
+        ] {
+            match merge(args) {
+                Err(ConfigError::Invalid { key: got, .. }) => assert_eq!(got, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+}

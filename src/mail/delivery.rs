@@ -1,0 +1,194 @@
+//! What a recipient means and what becomes of a message for it: [`route`] reads an envelope
+//! recipient (RCPT TO) into the account it names, refusing what may not receive mail, and
+//! [`deliver`] puts every attachment of an accepted message into that account's inbox through
+//! the partner-file core's upload path (staged under a hidden name, synced, published without
+//! replacing anything), which reports each file to the inbox like any upload.
+
+use std::net::SocketAddr;
+
+use super::address::{self, AddressError};
+use super::attachments::Attachment;
+use crate::config::MailConfig;
+use crate::partner::{AccountRules, FileError, Partner, Partners, UploadMode};
+use crate::users::{Protocol, User, UserStore};
+
+/// How many other names an attachment tries when its own is taken in the inbox.
+const MAX_SUFFIX: usize = 1000;
+
+/// An accepted recipient: the account the message's attachments go to.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The recipient as given, for the log.
+    pub address: String,
+    /// The account.
+    pub user: User,
+}
+
+/// Why a recipient is refused. Every text but [`RouteError::Unavailable`]'s is permanent (5xx)
+/// and fit for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The address itself is refused (domain, prefix, name, format).
+    #[error("{0}")]
+    Address(#[from] AddressError),
+    /// No account by that name.
+    #[error("no such mailbox")]
+    NoAccount,
+    /// The account is disabled.
+    #[error("this mailbox is disabled")]
+    Disabled,
+    /// The account may not use the mail channel.
+    #[error("this account does not accept files by mail")]
+    NotForMail,
+    /// The address names a customer other than the account's.
+    #[error("this account may not send files for that customer")]
+    Customer,
+    /// The address names a format, and the core can't override the format of single files; only
+    /// the account's own format override may be named.
+    #[error(
+        "a format in the address is accepted only when it is the account's own format override"
+    )]
+    Format,
+    /// The user store could not be asked (a temporary failure).
+    #[error("the server can't check this mailbox now; try again later")]
+    Unavailable,
+}
+
+impl RouteError {
+    /// The reply code and enhanced status code for this refusal.
+    pub fn code(&self) -> (u16, &'static str) {
+        match self {
+            Self::Address(AddressError::Domain) => (550, "5.1.2"),
+            Self::Address(AddressError::Malformed) => (550, "5.1.3"),
+            Self::Address(_) | Self::NoAccount => (550, "5.1.1"),
+            Self::Disabled => (550, "5.2.1"),
+            Self::NotForMail | Self::Customer | Self::Format => (550, "5.7.1"),
+            Self::Unavailable => (451, "4.3.0"),
+        }
+    }
+}
+
+/// Reads `recipient` against the accepted domains and prefix, and finds the account it names.
+///
+/// # Errors
+/// A [`RouteError`] naming why the recipient is refused.
+pub async fn route(
+    users: &UserStore,
+    config: &MailConfig,
+    recipient: &str,
+) -> Result<Route, RouteError> {
+    let parsed = address::parse(recipient, &config.domains, &config.prefix)?;
+    let names = match &parsed.customer {
+        Some(customer) => format!("{}.{customer}", parsed.account),
+        None => parsed.account.clone(),
+    };
+    // A dotted account name may read several ways; the first whose account exists wins.
+    let mut found = None;
+    for (account, customer) in address::splits(&names) {
+        match users.get(&account).await {
+            Ok(Some(user)) => {
+                found = Some((user, customer));
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "mail recipient check failed: user store unavailable");
+                return Err(RouteError::Unavailable);
+            }
+        }
+    }
+    let (user, customer) = found.ok_or(RouteError::NoAccount)?;
+    if !user.enabled {
+        return Err(RouteError::Disabled);
+    }
+    if !user.protocols.allows(Protocol::Mail) {
+        return Err(RouteError::NotForMail);
+    }
+    if customer.is_some_and(|c| !c.eq_ignore_ascii_case(&user.customer)) {
+        return Err(RouteError::Customer);
+    }
+    if let Some(format) = parsed.format {
+        if user.format.as_deref() != Some(format) {
+            return Err(RouteError::Format);
+        }
+    }
+    Ok(Route {
+        address: recipient.to_owned(),
+        user,
+    })
+}
+
+/// Puts each of `attachments` into the inbox of `route`'s account; returns the names they got.
+/// Each is durable (synced, published, folder synced) before the next starts; an attachment
+/// whose name is taken gets `-2`, `-3`, ... before its extension.
+///
+/// # Errors
+/// The first [`FileError`]; the attachments before it stay delivered.
+pub async fn deliver(
+    partners: &Partners,
+    route: &Route,
+    peer: Option<SocketAddr>,
+    attachments: &[Attachment],
+) -> Result<Vec<String>, FileError> {
+    let partner = Partner {
+        user: route.user.name.clone(),
+        protocol: Protocol::Mail,
+        peer,
+    };
+    let session = partners.session(partner, AccountRules::of(&route.user))?;
+    let mut names = Vec::with_capacity(attachments.len());
+    for attachment in attachments {
+        let mut stored = None;
+        for candidate in candidates(&attachment.name) {
+            let upload = match session
+                .begin_upload(&format!("/{candidate}"), UploadMode::New)
+                .await
+            {
+                Ok(upload) => upload,
+                Err(FileError::Exists) => continue,
+                Err(e) => return Err(e),
+            };
+            let bytes = attachment.bytes.clone();
+            let committed = tokio::task::spawn_blocking(move || {
+                upload.append(&bytes)?;
+                upload.commit()
+            })
+            .await
+            .map_err(|e| FileError::Io(std::io::Error::other(e)))?;
+            match committed {
+                Ok(_) => {
+                    stored = Some(candidate);
+                    break;
+                }
+                Err(FileError::Exists) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        names.push(stored.ok_or(FileError::Exists)?);
+    }
+    Ok(names)
+}
+
+/// `name`, then `stem-2.ext`, `stem-3.ext`, ... up to [`MAX_SUFFIX`].
+fn candidates(name: &str) -> impl Iterator<Item = String> + '_ {
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    std::iter::once(name.to_owned())
+        .chain((2..=MAX_SUFFIX).map(move |n| format!("{stem}-{n}{ext}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_names_get_a_suffix_before_the_extension() {
+        let names: Vec<_> = candidates("orders.csv").take(3).collect();
+        assert_eq!(names, ["orders.csv", "orders-2.csv", "orders-3.csv"]);
+        let bare: Vec<_> = candidates("README").take(2).collect();
+        assert_eq!(bare, ["README", "README-2"]);
+        assert_eq!(candidates("a.csv").count(), MAX_SUFFIX);
+    }
+}

@@ -1,0 +1,415 @@
+//! The mail channel against the real server, with `swaks` (and Python's `smtplib` for a
+//! declared SIZE) as the sending client on loopback: a mailed CSV order ends in `done/` with its
+//! shipments in the database; refused recipients, oversized messages and messages without an
+//! attachment get a 5xx and leave nothing behind; LMTP over a unix socket delivers per recipient.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::inbox::{count, names_in, orders_csv, placed, wait_placed};
+use common::server::TestServer;
+use common::{Backend, TestEnv};
+
+const DOMAIN: &str = "orders.example";
+const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
+
+/// Runs swaks with `args`; returns whether it succeeded and its whole transcript.
+fn swaks(args: &[&str]) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(["--from", "orders@partner.example", "--timeout", "30"])
+        .args(args)
+        .output()
+        .expect("run swaks (scripts/setup installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// swaks arguments that send `csv` as the attachment `name` to `to` over SMTP on `server`.
+fn smtp_with_attachment(server: &TestServer, to: &str, name: &str, file: &Path) -> Vec<String> {
+    vec![
+        "--server".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        server.port("smtp").to_string(),
+        "--to".into(),
+        to.into(),
+        "--attach-type".into(),
+        "text/csv".into(),
+        "--attach-name".into(),
+        name.into(),
+        "--attach".into(),
+        format!("@{}", file.display()),
+    ]
+}
+
+fn write_file(dir: &Path, name: &str, content: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write the file to attach");
+    path
+}
+
+/// Nothing in the inbox, `done/` or `error/` of `home` (or no home at all).
+fn nothing_stored(home: &Path) {
+    assert_eq!(names_in(home), Vec::<String>::new(), "inbox of {home:?}");
+    let (done, error) = placed(home);
+    assert!(done.is_empty() && error.is_empty(), "{done:?} {error:?}");
+}
+
+async fn server(backend: Backend, extra: &[&str]) -> TestServer {
+    let mut args = vec!["--mail-domain", DOMAIN];
+    args.extend_from_slice(extra);
+    TestServer::start(backend, &args).await
+}
+
+on_both_backends!(
+    a_mailed_csv_order_is_processed_into_done,
+    super::a_mailed_csv_order_is_processed_into_done
+);
+async fn a_mailed_csv_order_is_processed_into_done(backend: Backend) {
+    let server = server(backend, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "orders.csv",
+        orders_csv("1234", &["M1", "M2"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(&server, "EDI+Alice@Orders.Example", "../orders.csv", &csv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, transcript) = swaks(&args);
+    assert!(ok, "{transcript}");
+    assert!(transcript.contains("250-SIZE 52428800"), "{transcript}");
+    assert!(
+        transcript.contains("<-  250 2.0.0 1 file(s) received"),
+        "{transcript}"
+    );
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["orders.csv"], "errors: {error:?}\n{}", server.log());
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+    // The same file again gets its own name in the inbox, never replacing anything.
+    let (ok, transcript) = swaks(&args);
+    assert!(ok, "{transcript}");
+    wait_placed(&home, 2);
+    let (done, _) = placed(&home);
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert!(server.log().contains("mail delivered"));
+}
+
+#[tokio::test]
+async fn refused_recipients_get_a_550_and_nothing_is_stored() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    server.add_user("bob", "bob-password", &[]);
+    server.add_user("dora", "dora-password", MAIL);
+    let out = server.env.cli(&["user", "disable", "dora"], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let csv = write_file(
+        server.env.dir.path(),
+        "o.csv",
+        orders_csv("1234", &["R1"]).as_bytes(),
+    );
+    for (to, reply) in [
+        ("edi+nobody@orders.example", "550 5.1.1 no such mailbox"),
+        (
+            "edi+bob@orders.example",
+            "550 5.7.1 this account does not accept files by mail",
+        ),
+        (
+            "edi+dora@orders.example",
+            "550 5.2.1 this mailbox is disabled",
+        ),
+        (
+            "edi+alice.9999@orders.example",
+            "550 5.7.1 this account may not send files for that customer",
+        ),
+        (
+            "edi+alice+pdf@orders.example",
+            "550 5.1.1 unknown format \"pdf\"",
+        ),
+        (
+            "edi+alice@elsewhere.example",
+            "550 5.1.2 this server does not accept mail for that domain",
+        ),
+        (
+            "alice@orders.example",
+            "550 5.1.1 no such mailbox; addresses have the form edi+",
+        ),
+    ] {
+        let args = smtp_with_attachment(&server, to, "o.csv", &csv);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, transcript) = swaks(&args);
+        assert!(!ok, "{to} accepted:\n{transcript}");
+        assert!(transcript.contains(reply), "{to}:\n{transcript}");
+        assert!(
+            !transcript.contains("354"),
+            "{to} reached DATA:\n{transcript}"
+        );
+    }
+    for user in ["alice", "bob", "dora"] {
+        nothing_stored(&server.env.home(user));
+    }
+    assert!(!server.env.home("nobody").exists());
+    // The right customer is accepted.
+    let args = smtp_with_attachment(&server, "edi+alice.1234@orders.example", "o.csv", &csv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, transcript) = swaks(&args);
+    assert!(ok, "{transcript}");
+    wait_placed(&server.env.home("alice"), 1);
+}
+
+#[tokio::test]
+async fn messages_over_the_size_limit_are_refused() {
+    let server = server(Backend::Sqlite, &["--mail-max-size", "4096"]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let big = orders_csv("1234", &["B1"; 60]);
+    assert!(big.len() > 4096);
+    let csv = write_file(server.env.dir.path(), "big.csv", big.as_bytes());
+    // swaks declares no SIZE: the text is refused once it passes the limit.
+    let args = smtp_with_attachment(&server, "edi+alice@orders.example", "big.csv", &csv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, transcript) = swaks(&args);
+    assert!(!ok, "{transcript}");
+    assert!(transcript.contains("250-SIZE 4096"), "{transcript}");
+    assert!(
+        transcript.contains("552 5.3.4 message larger than the limit of 4096 bytes"),
+        "{transcript}"
+    );
+    // smtplib declares the SIZE it is about to send: refused at MAIL FROM.
+    let script = format!(
+        "import smtplib, sys\n\
+         s = smtplib.SMTP('127.0.0.1', {port}, timeout=30)\n\
+         try:\n    s.sendmail('a@partner.example', ['edi+alice@orders.example'], b'Subject: x\\r\\n\\r\\n' + b'x' * 8000)\n\
+         except smtplib.SMTPSenderRefused as e:\n    print('refused', e.smtp_code, e.smtp_error.decode())\n    sys.exit(0)\n\
+         sys.exit(1)\n",
+        port = server.port("smtp")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("refused 552 5.3.4 message larger"), "{said}");
+    nothing_stored(&server.env.home("alice"));
+}
+
+#[tokio::test]
+async fn a_message_without_attachments_is_refused() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let port = server.port("smtp").to_string();
+    let (ok, transcript) = swaks(&[
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--to",
+        "edi+alice@orders.example",
+        "--body",
+        "customerID;shipmentID\n1234;X1\n",
+    ]);
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("554 5.6.0 the message has no attachment"),
+        "{transcript}"
+    );
+    nothing_stored(&server.env.home("alice"));
+}
+
+#[tokio::test]
+async fn lmtp_over_a_unix_socket_answers_per_recipient() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let socket = env.dir.path().join("lmtp.sock");
+    let socket_text = socket.display().to_string();
+    let server = TestServer::start_in(
+        env,
+        &[
+            "--mail-domain",
+            DOMAIN,
+            "--smtp-addr",
+            "off",
+            "--lmtp-addr",
+            &socket_text,
+        ],
+    );
+    assert!(server.addr_opt("smtp").is_none());
+    server.add_user("alice", "alice-password", MAIL);
+    server.add_user("carol", "carol-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "l.csv",
+        orders_csv("1234", &["L1"]).as_bytes(),
+    );
+    let attach = format!("@{}", csv.display());
+    let (ok, transcript) = swaks(&[
+        "--protocol",
+        "LMTP",
+        "--socket",
+        &socket_text,
+        "--to",
+        "edi+alice@orders.example,edi+carol@orders.example",
+        "--attach-type",
+        "text/csv",
+        "--attach-name",
+        "l.csv",
+        "--attach",
+        &attach,
+    ]);
+    assert!(ok, "{transcript}");
+    assert!(transcript.contains("LHLO"), "{transcript}");
+    assert_eq!(
+        transcript
+            .matches("<-  250 2.0.0 1 file(s) received")
+            .count(),
+        2,
+        "{transcript}"
+    );
+    for user in ["alice", "carol"] {
+        let home = server.env.home(user);
+        wait_placed(&home, 1);
+        assert_eq!(placed(&home).0, ["l.csv"], "{user}");
+    }
+    assert!(count(&server.env, "SELECT COUNT(*) FROM shipments").await >= 1);
+}
+
+#[tokio::test]
+async fn a_disk_problem_answers_451_so_the_sender_tries_again() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    // The home is gone and a plain file stands in its place: nothing can be stored there.
+    let home = server.env.home("alice");
+    std::fs::remove_dir_all(&home).expect("remove the home");
+    std::fs::write(&home, b"not a folder").expect("file in its place");
+    let csv = write_file(
+        server.env.dir.path(),
+        "d.csv",
+        orders_csv("1234", &["D1"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(&server, "edi+alice@orders.example", "d.csv", &csv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, transcript) = swaks(&args);
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("<** 451 4.3.0 local error; try again later"),
+        "{transcript}"
+    );
+    assert_eq!(
+        std::fs::read(&home).expect("still the file"),
+        b"not a folder"
+    );
+    assert!(server.log().contains("mail delivery failed"));
+}
+
+#[tokio::test]
+async fn recipients_are_capped_and_connections_pass_the_gate_admission() {
+    let server = server(
+        Backend::Sqlite,
+        &[
+            "--mail-max-recipients",
+            "1",
+            "--max-unauthenticated-per-address",
+            "1",
+        ],
+    )
+    .await;
+    server.add_user("alice", "alice-password", MAIL);
+    server.add_user("carol", "carol-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "c.csv",
+        orders_csv("1234", &["C1"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(
+        &server,
+        "edi+alice@orders.example,edi+carol@orders.example",
+        "c.csv",
+        &csv,
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, transcript) = swaks(&args);
+    assert!(
+        transcript.contains("452 4.5.3 too many recipients"),
+        "{transcript}"
+    );
+    // A connection held open from this address fills its one place: the next is turned away
+    // before the greeting.
+    let mut held = std::net::TcpStream::connect(server.addr("smtp")).expect("connect");
+    let mut greeting = [0u8; 64];
+    let n = std::io::Read::read(&mut held, &mut greeting).expect("greeting");
+    assert!(greeting[..n].starts_with(b"220 "), "{:?}", &greeting[..n]);
+    let (ok, transcript) = swaks(&args);
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("421 4.7.0 too many connections"),
+        "{transcript}"
+    );
+    drop(held);
+    nothing_stored(&server.env.home("carol"));
+}
+
+#[tokio::test]
+async fn starttls_with_the_ftps_certificate_then_delivery() {
+    let server = server(Backend::Sqlite, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let csv = write_file(
+        server.env.dir.path(),
+        "tls.csv",
+        orders_csv("1234", &["T1"]).as_bytes(),
+    );
+    // Python's smtplib and ssl: STARTTLS offered in the clear, not after; the message is then
+    // sent over TLS (it declares its SIZE, as smtplib does).
+    let script = format!(
+        "import smtplib, ssl\n\
+         from email.message import EmailMessage\n\
+         m = EmailMessage()\n\
+         m['From'] = 'orders@partner.example'\n\
+         m['To'] = 'edi+alice@orders.example'\n\
+         m['Subject'] = 'orders'\n\
+         m.set_content('see attached')\n\
+         m.add_attachment(open({path:?}, 'rb').read(), maintype='text', subtype='csv', filename='tls.csv')\n\
+         s = smtplib.SMTP('127.0.0.1', {port}, timeout=30)\n\
+         s.ehlo()\n\
+         print('offered', s.has_extn('starttls'))\n\
+         ctx = ssl.create_default_context()\n\
+         ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         s.starttls(context=ctx)\n\
+         s.ehlo()\n\
+         print('again', s.has_extn('starttls'), s.sock.version())\n\
+         print('refused', s.send_message(m))\n\
+         s.quit()\n",
+        path = csv.display().to_string(),
+        port = server.port("smtp")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("offered True"), "{said}");
+    assert!(said.contains("again False TLSv1.3"), "{said}");
+    assert!(said.contains("refused {}"), "{said}");
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    assert_eq!(placed(&home).0, ["tls.csv"]);
+    assert!(server.log().contains("tls=true"), "{}", server.log());
+}
