@@ -474,9 +474,10 @@ async fn a_flood_of_key_exchanges_from_one_address_is_paced_and_a_login_still_wo
     let out = sftp_batch(&server, "steady", Login::Password(PASSWORD), "ls /\n");
     assert!(
         out.status.success(),
-        "{}{}",
+        "{}{}{}",
         text(&out.stdout),
-        text(&out.stderr)
+        text(&out.stderr),
+        server.log()
     );
     assert!(text(&out.stdout).contains("out"), "{}", text(&out.stdout));
     eprintln!("login after the flood: {:?}", after.elapsed());

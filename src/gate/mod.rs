@@ -20,7 +20,7 @@ pub use admission::{
     Connections,
 };
 pub use failures::{FailedLogins, Failures};
-pub use pace::Pace;
+pub use pace::{HandshakeTurn, Pace};
 pub use sessions::{Ending, Session, SessionLimits, SessionPermit};
 pub use turns::{CheckTurns, Turn};
 
@@ -244,9 +244,15 @@ impl Gate {
     /// Waits until an admitted SSH connection from `peer` may start its handshake: at once,
     /// unless its client starts them faster than `--ssh-handshakes-per-second`. `false` when its
     /// turn would come only after `deadline` (its login deadline) or more than two seconds from
-    /// now: the connection is dropped.
-    pub async fn handshake_turn(&self, peer: IpAddr, deadline: tokio::time::Instant) -> bool {
-        self.handshakes.wait(peer, deadline).await
+    /// now: the connection is dropped. `gone` resolves when the connection's client goes away
+    /// while it waits: its turn is given back to its next connection.
+    pub async fn handshake_turn(
+        &self,
+        peer: IpAddr,
+        deadline: tokio::time::Instant,
+        gone: impl std::future::Future<Output = ()>,
+    ) -> HandshakeTurn {
+        self.handshakes.wait(peer, deadline, gone).await
     }
 
     /// Admits a new connection from `peer`, before any protocol work: a blocked client is

@@ -6,11 +6,14 @@
 //!
 //! The schedule is a generic cell rate: each client has the time its next connection is due; a
 //! connection takes the slot `max(now, due - burst)` and moves the due time on by one interval.
-//! A connection that gives up while waiting keeps its slot spent, so a flood paces itself; one
-//! whose slot is more than [`MAX_WAIT`] away is dropped at once without taking one, so a flood
-//! builds no backlog that would keep the client's next real login waiting long after it.
+//! One whose slot is more than [`MAX_WAIT`] away is dropped at once without taking one. A
+//! connection whose client gives up while waiting did no protocol work, so its slot is given
+//! back when no later slot is still held (and with it any given-up slots just before it): the
+//! schedule shrinks to the last connection still waiting, a flood's abandoned connections leave
+//! no backlog for the client's next real login, and slots still held stay an interval apart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +33,34 @@ const SWEEP_AT: usize = 4096;
 pub struct Pace {
     interval: Duration,
     burst: Duration,
-    due: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+    clients: Arc<Mutex<HashMap<IpAddr, Schedule>>>,
+}
+
+/// One client's schedule.
+#[derive(Debug)]
+struct Schedule {
+    /// When the next connection is due, before the burst is taken off.
+    due: Instant,
+    /// Due times of slots given up while a later one was still held.
+    given_up: BTreeSet<Instant>,
+}
+
+/// A slot taken: when the connection may go on, and its place in the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    at: Instant,
+    due: Instant,
+}
+
+/// What became of a connection that waited for its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeTurn {
+    /// Its turn came: go on.
+    Go,
+    /// Its turn would come too late; drop it.
+    TooLate,
+    /// Its client went away while it waited; its slot was given back.
+    GaveUp,
 }
 
 impl Pace {
@@ -41,42 +71,72 @@ impl Pace {
             interval,
             // The first connection and `2 × rate - 1` more go at once.
             burst: interval * (per_second.max(1) * 2 - 1),
-            due: Arc::new(Mutex::new(HashMap::new())),
+            clients: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// When the next connection from `peer` may go on (now, or later when it comes too fast);
-    /// `None` when that would be after `deadline`, and the connection should be dropped. The
-    /// slot counts as taken either way but the last.
-    pub fn slot(&self, peer: IpAddr, deadline: Instant) -> Option<Instant> {
-        self.slot_at(peer, Instant::now(), deadline)
+    /// Waits for `peer`'s next slot, or until `gone` resolves (its client went away: the slot is
+    /// given back). [`HandshakeTurn::TooLate`] at once when the slot would come after `deadline` or more
+    /// than [`MAX_WAIT`] from now.
+    pub async fn wait(
+        &self,
+        peer: IpAddr,
+        deadline: Instant,
+        gone: impl Future<Output = ()>,
+    ) -> HandshakeTurn {
+        let now = Instant::now();
+        let Some(slot) = self.take(peer, now, deadline.min(now + MAX_WAIT)) else {
+            return HandshakeTurn::TooLate;
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(slot.at) => HandshakeTurn::Go,
+            () = gone => {
+                self.give_back(peer, slot, Instant::now());
+                HandshakeTurn::GaveUp
+            }
+        }
     }
 
-    fn slot_at(&self, peer: IpAddr, now: Instant, deadline: Instant) -> Option<Instant> {
+    fn take(&self, peer: IpAddr, now: Instant, deadline: Instant) -> Option<Slot> {
         let client = client_of(peer);
-        let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
-        if due.len() >= SWEEP_AT {
-            due.retain(|_, at| *at > now);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= SWEEP_AT {
+            clients.retain(|_, schedule| schedule.due > now);
         }
-        let next = due.get(&client).copied().unwrap_or(now).max(now);
+        let schedule = clients.entry(client).or_insert_with(|| Schedule {
+            due: now,
+            given_up: BTreeSet::new(),
+        });
+        let next = schedule.due.max(now);
         let at = next.checked_sub(self.burst).map_or(now, |at| at.max(now));
         if at > deadline {
             return None;
         }
-        due.insert(client, next + self.interval);
-        Some(at)
+        schedule.due = next + self.interval;
+        Some(Slot {
+            at,
+            due: schedule.due,
+        })
     }
 
-    /// Waits for `peer`'s next slot; `false` when it would come after `deadline` or more than
-    /// [`MAX_WAIT`] from now.
-    pub async fn wait(&self, peer: IpAddr, deadline: Instant) -> bool {
-        match self.slot(peer, deadline.min(Instant::now() + MAX_WAIT)) {
-            Some(at) => {
-                tokio::time::sleep_until(at).await;
-                true
-            }
-            None => false,
+    /// Gives `slot` back: the schedule moves back over it and over the given-up slots just
+    /// before it, if it was the last one taken; otherwise it is remembered until it is.
+    fn give_back(&self, peer: IpAddr, slot: Slot, now: Instant) {
+        let client = client_of(peer);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(schedule) = clients.get_mut(&client) else {
+            return;
+        };
+        if slot.due != schedule.due {
+            schedule.given_up.insert(slot.due);
+            return;
         }
+        schedule.due -= self.interval;
+        while schedule.given_up.remove(&schedule.due) {
+            schedule.due -= self.interval;
+        }
+        // Slots whose time is over are spent, given up or not.
+        schedule.given_up.retain(|due| *due > now);
     }
 }
 
@@ -93,7 +153,7 @@ mod tests {
         let pace = Pace::new(10);
         let start = Instant::now();
         let far = start + Duration::from_secs(3600);
-        let slot = |peer: &str, deadline| pace.slot_at(ip(peer), start, deadline);
+        let slot = |peer: &str, deadline| pace.take(ip(peer), start, deadline).map(|s| s.at);
         // 20 at once, then one every 100 ms.
         let slots: Vec<Instant> = (0..40).map(|_| slot("192.0.2.1", far).unwrap()).collect();
         assert!(slots[..20].iter().all(|&at| at == start));
@@ -114,6 +174,33 @@ mod tests {
         );
         // Time passes: the schedule refills.
         let later = start + Duration::from_secs(10);
-        assert_eq!(pace.slot_at(ip("192.0.2.1"), later, far), Some(later));
+        assert_eq!(
+            pace.take(ip("192.0.2.1"), later, far).map(|s| s.at),
+            Some(later)
+        );
+    }
+
+    #[test]
+    fn slots_given_up_are_given_back_from_the_last_one_held() {
+        let pace = Pace::new(10);
+        let start = Instant::now();
+        let far = start + Duration::from_secs(3600);
+        let client = ip("192.0.2.1");
+        let slots: Vec<Slot> = (0..30)
+            .map(|_| pace.take(client, start, far).unwrap())
+            .collect();
+        let next = |pace: &Pace| pace.take(client, start, far).unwrap();
+        // Slots 25 and 26 given up while 27..29 wait: nothing moves, a newcomer queues behind.
+        pace.give_back(client, slots[25], start);
+        pace.give_back(client, slots[26], start);
+        let newcomer = next(&pace);
+        assert_eq!(newcomer.at - start, Duration::from_millis(1100));
+        // The newcomer and 29, 28, 27 give up: the schedule moves back over them and over the
+        // given-up 26 and 25, to just after 24, the last slot still held.
+        for slot in [newcomer, slots[29], slots[28], slots[27]] {
+            pace.give_back(client, slot, start);
+        }
+        assert_eq!(next(&pace).at, slots[25].at);
+        assert_eq!(next(&pace).at, slots[26].at);
     }
 }

@@ -25,10 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::exchange::Core;
-use crate::gate::Admission;
+use crate::gate::{Admission, HandshakeTurn};
 use killable::Killable;
 use session::SshSession;
 use watchdog::{Activity, Limits};
@@ -88,6 +89,24 @@ async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, 
     tracing::debug!("SFTP listener closed");
 }
 
+/// Resolves once the client has closed its side of `socket` (or the socket failed), without
+/// reading what it sent, which russh reads later.
+async fn client_gone(socket: &TcpStream) {
+    loop {
+        match socket.ready(Interest::READABLE).await {
+            Ok(ready) if ready.is_read_closed() => return,
+            Ok(_) => {
+                // Data, not the end: forget this readiness without reading, and wait for the
+                // next change (more data, or the end).
+                let _ = socket.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// The life of one connection: handshake and login (by the admission's deadline), watchdog, and
 /// the end (by the client, the watchdog, staff, or the server's shutdown: at once when no
 /// transfer runs, else once running transfers are done or the grace period is over).
@@ -100,14 +119,22 @@ async fn connection(
 ) {
     let deadline = admission.deadline();
     // A client starting handshakes too fast waits for its turn (holding its pre-login place, so
-    // the caps bound how many wait), before russh sends a byte.
+    // the caps bound how many wait), before russh sends a byte; one whose client gives up while
+    // waiting frees its place at once, so a flood's leftovers don't hold the next real login out.
     let turn = tokio::select! {
-        turn = core.gate().handshake_turn(peer.ip(), deadline) => turn,
+        turn = core.gate().handshake_turn(peer.ip(), deadline, client_gone(&socket)) => turn,
         () = core.shutdown().cancelled() => return,
     };
-    if !turn {
-        tracing::debug!(%peer, "SSH connection dropped: handshakes from this address too fast");
-        return;
+    match turn {
+        HandshakeTurn::Go => {}
+        HandshakeTurn::TooLate => {
+            tracing::debug!(%peer, "SSH connection dropped: handshakes from this address too fast");
+            return;
+        }
+        HandshakeTurn::GaveUp => {
+            tracing::debug!(%peer, "SSH connection closed by its client while waiting for its turn");
+            return;
+        }
     }
     let activity = Activity::new();
     let handler = SshSession::new(peer, core.clone(), activity.clone(), admission);
