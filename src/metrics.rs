@@ -102,6 +102,16 @@ label_values! {
 }
 
 label_values! {
+    /// How an FTPS data connection's TLS handshake went.
+    pub enum DataHandshake {
+        /// A new TLS session: the full handshake.
+        Full => "full",
+        /// An earlier session resumed (the control connection's, or a data connection's).
+        Resumed => "resumed",
+    }
+}
+
+label_values! {
     /// What happened to a published outgoing file.
     pub enum OutboxEvent {
         /// Staff published it into a partner's `out/`.
@@ -188,6 +198,11 @@ struct ByEvent {
     event: OutboxEvent,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByHandshake {
+    handshake: DataHandshake,
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
@@ -200,6 +215,7 @@ struct Inner {
     queue_depth: Gauge,
     tracking: Family<ByTrack, Counter>,
     outbox: Family<ByEvent, Counter>,
+    data_handshakes: Family<ByHandshake, Counter>,
 }
 
 /// The shared counters; cheap to clone.
@@ -239,6 +255,7 @@ impl Metrics {
             queue_depth: Gauge::default(),
             tracking: Family::default(),
             outbox: Family::default(),
+            data_handshakes: Family::default(),
         };
         for protocol in PROTOCOLS {
             let labels = ByProtocol { protocol };
@@ -259,6 +276,13 @@ impl Metrics {
         }
         for &event in OutboxEvent::ALL {
             drop(inner.outbox.get_or_create(&ByEvent { event }));
+        }
+        for &handshake in DataHandshake::ALL {
+            drop(
+                inner
+                    .data_handshakes
+                    .get_or_create(&ByHandshake { handshake }),
+            );
         }
         let registry = &mut inner.registry;
         registry.register(
@@ -305,6 +329,11 @@ impl Metrics {
             "freightdrop_outbox_events",
             "Outgoing files published, downloaded and moved or removed by partners, by event",
             inner.outbox.clone(),
+        );
+        registry.register(
+            "freightdrop_ftps_data_handshakes",
+            "TLS handshakes of FTPS data connections, full or resuming a session",
+            inner.data_handshakes.clone(),
         );
         Metrics(Arc::new(inner))
     }
@@ -375,6 +404,14 @@ impl Metrics {
     /// Counts an event of a published outgoing file.
     pub fn outbox(&self, event: OutboxEvent) {
         self.0.outbox.get_or_create(&ByEvent { event }).inc();
+    }
+
+    /// Counts an FTPS data connection's TLS handshake.
+    pub fn data_handshake(&self, handshake: DataHandshake) {
+        self.0
+            .data_handshakes
+            .get_or_create(&ByHandshake { handshake })
+            .inc();
     }
 
     /// Sets the number of inbox paths waiting or being processed.

@@ -389,3 +389,128 @@ async fn a_tls_required_user_keeps_the_data_channel_protected() {
     assert!(!out.status.success(), "a clear data channel was opened");
     assert!(out.stdout.is_empty());
 }
+
+/// The server's count of FTPS data connections' TLS handshakes: (full, resumed).
+fn data_handshakes(server: &TestServer, token: &str) -> (u64, u64) {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "30", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("http://{}/metrics", server.addr("http")))
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |kind: &str| -> u64 {
+        let key = format!("freightdrop_ftps_data_handshakes_total{{handshake=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .unwrap_or_else(|| panic!("no {key} in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    (count("full"), count("resumed"))
+}
+
+/// Issue 18 items 1 and 2: a data connection's TLS handshake is answered when the connection is
+/// accepted (curl starts it before sending RETR) and resumes the control connection's session,
+/// so many small files cost one full handshake, not one per file; ftplib sees each data
+/// connection resumed (TLS 1.3 and 1.2), lftp's and curl's are counted by the server. A data
+/// connection that isn't TLS is answered 425 and the session goes on.
+#[tokio::test]
+async fn ftps_data_connections_resume_the_control_connections_session() {
+    let server = server_with_alice(&[]).await;
+    scenario(&server, "data_tls", &["alice", PASSWORD]);
+    let env = &server.env;
+    let out = env.cli(
+        &["admin", "add", "boss", "--password-stdin"],
+        Some("admin password 1\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.cli(&["admin", "token", "boss", "--metrics-only"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let port = server.port("ftp");
+
+    // lftp: 30 files up in one session, each on its own data connection.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("small");
+    std::fs::create_dir(&local).unwrap();
+    for i in 0..30 {
+        std::fs::write(local.join(format!("s{i:02}.txt")), format!("small {i}\n")).unwrap();
+    }
+    let (full, resumed) = data_handshakes(&server, &token);
+    let script = format!(
+        "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no; set net:max-retries 1; set net:timeout 20; open -u alice,{PASSWORD} -p {port} 127.0.0.1; mkdir /out/small; mirror -R {} /out/small; bye",
+        local.display()
+    );
+    let out = run("lftp", &["-c", &script]);
+    assert!(
+        out.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (lftp_full, lftp_resumed) = data_handshakes(&server, &token);
+    eprintln!(
+        "lftp, 30 uploads: {} full, {} resumed data handshakes",
+        lftp_full - full,
+        lftp_resumed - resumed
+    );
+
+    // curl: 10 downloads in one invocation, over one control connection. With TLS 1.2 every
+    // data connection resumes; with TLS 1.3 curl (OpenSSL) offers the control connection's
+    // ticket on the first only, and data connections send no tickets of their own.
+    let urls: Vec<String> = (0..10)
+        .map(|i| format!("ftp://alice:{PASSWORD}@127.0.0.1:{port}/out/small/s{i:02}.txt"))
+        .collect();
+    let curl = |tls: &[&str]| {
+        let mut args = vec!["-sS", "--fail", "--ssl-reqd", "-k"];
+        args.extend(tls);
+        for url in &urls {
+            args.extend(["-o", "/dev/null", url.as_str()]);
+        }
+        let out = run("curl", &args);
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        data_handshakes(&server, &token)
+    };
+    let (tls12_full, tls12_resumed) = curl(&["--tlsv1.2", "--tls-max", "1.2"]);
+    let (tls13_full, tls13_resumed) = curl(&["--tlsv1.3"]);
+    eprintln!(
+        "curl, 10 downloads: TLS 1.2 {} full, {} resumed; TLS 1.3 {} full, {} resumed",
+        tls12_full - lftp_full,
+        tls12_resumed - lftp_resumed,
+        tls13_full - tls12_full,
+        tls13_resumed - tls12_resumed
+    );
+    // lftp (GnuTLS, TLS 1.3): every data connection, the 30 uploads and its listings, resumed.
+    assert_eq!(
+        lftp_full, full,
+        "lftp's data connections made full handshakes"
+    );
+    assert!(lftp_resumed - resumed >= 30, "{}", lftp_resumed - resumed);
+    assert_eq!(
+        tls12_full, lftp_full,
+        "curl's TLS 1.2 data connections made full handshakes"
+    );
+    assert_eq!(tls12_resumed - lftp_resumed, 10);
+    assert!(
+        tls13_resumed > tls12_resumed,
+        "curl's first TLS 1.3 data connection resumed"
+    );
+}

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::exchange::Core;
 use crate::gate::AdmitRefusal;
+use crate::metrics::DataHandshake;
 use activity::Activity;
 use auth::{FtpAuthenticator, FtpUserProvider, Login};
 use control::Control;
@@ -55,6 +56,14 @@ async fn login_deadline(login: &Login) {
 pub async fn start(core: &Core) -> anyhow::Result<SocketAddr> {
     let (cert, key) = crate::tls::ensure(&core.config().tls).context("FTPS certificate")?;
     let tls = crate::tls::server::server_config(&cert, &key)?;
+    let metrics = core.metrics().clone();
+    libunftp::transfer::observe_data_handshakes(move |resumed| {
+        metrics.data_handshake(if resumed {
+            DataHandshake::Resumed
+        } else {
+            DataHandshake::Full
+        });
+    });
     let listener = crate::server::bind(core.config().ftp_addr, "FTP", "--ftp-addr").await?;
     let addr = listener.local_addr()?;
     let workers = Workers::start(

@@ -1,8 +1,11 @@
 //! The listeners' TLS configuration (FTPS, the mail channel's STARTTLS): TLS 1.2 and 1.3 with
-//! rustls (ring), the certificate from the configured or generated PEM files. TLS 1.3 session tickets are turned off: clients close a
-//! data connection with the unread ticket still queued, the kernel answers with a reset, and the
-//! upload fails with 426 (lftp and curl both hit it). TLS 1.2 resumption stays on, so lftp's new
-//! TLS session per data connection is cheap. The server's order of cipher suites wins over the
+//! rustls (ring), the certificate from the configured or generated PEM files. Sessions resume
+//! (TLS 1.2 session IDs and tickets, TLS 1.3 tickets), so an FTPS data connection resumes the
+//! control connection's session instead of a full handshake per file. TLS 1.3 tickets are sent
+//! on control connections only: libunftp (patched) derives the data connections' configuration
+//! with none, since clients close an upload's data connection with an unread ticket still
+//! queued, the kernel answers with a reset, and the upload fails with 426 (lftp and curl both
+//! hit it). The server's order of cipher suites wins over the
 //! client's ([`SUITES`]: AES-GCM first, then ChaCha20; forward-secret AEAD suites only).
 
 use std::path::Path;
@@ -49,7 +52,7 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
         .context("the certificate and key do not form a usable pair")?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS ticketer")?;
-    config.send_tls13_tickets = 0;
+    config.send_tls13_tickets = 2;
     config.ignore_client_order = true;
     Ok(Arc::new(config))
 }

@@ -446,6 +446,59 @@ def data_protection_kept(port, user, password, other):
     ftp.quit()
 
 
+class ResumingFTP_TLS(FTP_TLS):
+    """An FTPS client that offers the control connection's TLS session on each data connection
+    (as curl, lftp and FileZilla do) and notes whether the server resumed it."""
+
+    resumed = []
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+            self.resumed.append(conn.session_reused)
+        return conn, size
+
+
+def data_tls(port, user, password):
+    """Data connections resume the control connection's TLS session (TLS 1.3 and 1.2); a data
+    connection whose TLS handshake fails is answered 425 and the session goes on."""
+    for version in [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2]:
+        context = ssl._create_unverified_context()
+        context.minimum_version = context.maximum_version = version
+        ftp = ResumingFTP_TLS(context=context)
+        ftp.resumed = []
+        ftp.connect(HOST, port, timeout=20)
+        ftp.login(user, password)
+        ftp.prot_p()
+        name = f"/out/resume-{version.name}.bin"
+        ftp.storbinary(f"STOR {name}", io.BytesIO(b"x" * 1000))
+        for _ in range(3):
+            got = io.BytesIO()
+            ftp.retrbinary(f"RETR {name}", got.write)
+            assert got.getvalue() == b"x" * 1000
+        assert ftp.nlst("/out") != []
+        assert ftp.resumed == [True] * 5, f"{version.name}: resumed {ftp.resumed}"
+        ftp.quit()
+    # Not TLS on a protected data connection: 425 after the 150, then the session goes on.
+    ftp = secure(port, user, password)
+    ftp.voidcmd("TYPE I")
+    host, data_port = ftp.makepasv()
+    raw = socket.create_connection((host, data_port), timeout=20)
+    raw.sendall(b"this is not a TLS client hello\r\n" * 4)
+    ftp.putcmd("RETR /out/resume-TLSv1_3.bin")
+    first = ftp.getline()
+    assert first.startswith("150"), first
+    second = ftp.getline()
+    assert second.startswith("425 "), second
+    raw.close()
+    assert ftp.voidcmd("NOOP").startswith("200")
+    got = io.BytesIO()
+    ftp.retrbinary("RETR /out/resume-TLSv1_3.bin", got.write)
+    assert got.getvalue() == b"x" * 1000
+    ftp.quit()
+
+
 if __name__ == "__main__":
     name, port, *args = sys.argv[1:]
     globals()[name](int(port), *args)

@@ -27,7 +27,8 @@ where
     User: UserDetail,
 {
     pub user: Arc<Option<User>>,
-    pub socket: TcpStream,
+    // freightdrop patch: the data connection, TLS once its handshake is done (see `execute`).
+    pub socket: DataStream,
     pub control_msg_tx: Sender<ControlChanMsg>,
     pub storage: Arc<Storage>,
     pub cwd: PathBuf,
@@ -40,9 +41,88 @@ where
 }
 
 use std::fmt;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+/// freightdrop patch: a data connection, plain or with its TLS handshake done.
+///
+/// The handshake runs as soon as the connection is accepted, while the transfer command is
+/// awaited (as pyftpdlib does), not after the command: curl starts the handshake right after
+/// connecting and stalled on a server that answered it only after `RETR` (~200 ms a transfer).
+/// A failed handshake is answered `425` on the control connection instead of a panic.
+pub(crate) enum DataStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Taken for the handshake, or after a failed one.
+    Gone,
+}
+
+impl fmt::Debug for DataStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataStream::Plain(_) => write!(f, "Plain"),
+            DataStream::Tls(_) => write!(f, "Tls"),
+            DataStream::Gone => write!(f, "Gone"),
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the data connection is gone")
+}
+
+impl AsyncRead for DataStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            DataStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl AsyncWrite for DataStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            DataStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            DataStream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            DataStream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl DataStream {
+    /// The TLS handshake of a protected data connection; a plain one is returned as it is.
+    async fn handshake(self, ftps_mode: &FtpsConfig) -> io::Result<DataStream> {
+        match (self, ftps_mode) {
+            (DataStream::Plain(socket), FtpsConfig::On { tls_config }) => {
+                let acceptor: TlsAcceptor = crate::transfer::data_tls_config(tls_config).into();
+                let stream = acceptor.accept(socket).await?;
+                crate::transfer::count_data_handshake(stream.get_ref().1.handshake_kind());
+                Ok(DataStream::Tls(Box::new(stream)))
+            }
+            (stream, _) => Ok(stream),
+        }
+    }
+}
 
 struct MeasuringWriter<W> {
     writer: W,
@@ -112,19 +192,61 @@ where
         let mut data_abort_rx = self.data_abort_rx.take().unwrap();
         let mut timeout_delay = Box::pin(tokio::time::sleep(std::time::Duration::from_secs(5 * 60)));
         // TODO: Use configured timeout
-        tokio::select! {
-            Some(command) = data_cmd_rx.recv() => {
-                let mut session = session_arc.lock().await;
-                self.announced_size = session.announced_size.take();
-                self.handle_incoming(DataChanMsg::ExternalCommand(command), session.start_pos).await;
-            },
-            Some(_) = data_abort_rx.recv() => {
-                self.handle_incoming(DataChanMsg::Abort, 0).await;
-            },
-            _ = &mut timeout_delay => {
-                slog::warn!(self.logger, "Data channel connection timed out");
-            }
-        };
+        // freightdrop patch: the TLS handshake runs while the command is awaited (see `DataStream`).
+        let accepted = std::mem::replace(&mut self.socket, DataStream::Gone);
+        let ftps_mode = self.ftps_mode.clone();
+        let handshake = accepted.handshake(&ftps_mode);
+        tokio::pin!(handshake);
+        let mut stream: Option<io::Result<DataStream>> = None;
+        loop {
+            tokio::select! {
+                done = &mut handshake, if stream.is_none() => {
+                    stream = Some(done);
+                },
+                Some(command) = data_cmd_rx.recv() => {
+                    let ready = match stream.take() {
+                        Some(ready) => Some(ready),
+                        None => tokio::select! {
+                            done = &mut handshake => Some(done),
+                            _ = &mut timeout_delay => None,
+                        },
+                    };
+                    match ready {
+                        Some(Ok(ready)) => {
+                            self.socket = ready;
+                            let start_pos = {
+                                let mut session = session_arc.lock().await;
+                                self.announced_size = session.announced_size.take();
+                                session.start_pos
+                            };
+                            self.handle_incoming(DataChanMsg::ExternalCommand(command), start_pos).await;
+                        }
+                        Some(Err(err)) => {
+                            slog::warn!(self.logger, "TLS handshake on the data connection failed: {}", err);
+                            let reply = super::controlchan::Reply::new(
+                                super::controlchan::ReplyCode::CantOpenDataConnection,
+                                "Can't open data connection: its TLS negotiation failed",
+                            );
+                            if let Err(err) = self.control_msg_tx.send(ControlChanMsg::CommandChannelReply(reply)).await {
+                                slog::error!(self.logger, "Could not notify control channel of a failed data connection: {:?}", err);
+                            }
+                        }
+                        None => {
+                            slog::warn!(self.logger, "Data channel connection timed out");
+                        }
+                    }
+                    break;
+                },
+                Some(_) = data_abort_rx.recv() => {
+                    self.handle_incoming(DataChanMsg::Abort, 0).await;
+                    break;
+                },
+                _ = &mut timeout_delay => {
+                    slog::warn!(self.logger, "Data channel connection timed out");
+                    break;
+                }
+            };
+        }
         let mut session = session_arc.lock().await;
         session.data_busy = false;
     }
@@ -567,38 +689,13 @@ where
         }
     }
 
-    #[tracing_attributes::instrument]
-    async fn writer(socket: TcpStream, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
-        match ftps_mode {
-            FtpsConfig::Off => Box::new(MeasuringWriter::new(socket, command)) as Box<dyn AsyncWrite + Send + Unpin + Sync>,
-            FtpsConfig::Building { .. } => panic!("Illegal state"),
-            FtpsConfig::On { tls_config } => {
-                let io = async move {
-                    let acceptor: TlsAcceptor = tls_config.into();
-                    let tls_stream = acceptor.accept(socket).await.unwrap();
-                    MeasuringWriter::new(tls_stream, command)
-                }
-                .await;
-                Box::new(io) as Box<dyn AsyncWrite + Send + Unpin + Sync>
-            }
-        }
+    // freightdrop patch: the stream's TLS handshake is already done (`execute`).
+    async fn writer(socket: DataStream, _ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+        Box::new(MeasuringWriter::new(socket, command))
     }
 
-    #[tracing_attributes::instrument]
-    async fn reader(socket: TcpStream, ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
-        match ftps_mode {
-            FtpsConfig::Off => Box::new(MeasuringReader::new(socket, command)) as Box<dyn AsyncRead + Send + Unpin + Sync>,
-            FtpsConfig::Building { .. } => panic!("Illegal state"),
-            FtpsConfig::On { tls_config } => {
-                let io = async move {
-                    let acceptor: TlsAcceptor = tls_config.into();
-                    let tls_stream = acceptor.accept(socket).await.unwrap();
-                    MeasuringReader::new(tls_stream, command)
-                }
-                .await;
-                Box::new(io) as Box<dyn AsyncRead + Send + Unpin + Sync>
-            }
-        }
+    async fn reader(socket: DataStream, _ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+        Box::new(MeasuringReader::new(socket, command))
     }
 
     // freightdrop patch: what the storage back-end's `put` may learn about this upload.
@@ -698,7 +795,7 @@ where
         let ftps_mode = if session.data_tls { session.ftps_config.clone() } else { FtpsConfig::Off };
         let command_executor = DataCommandExecutor {
             user: session.user.clone(),
-            socket,
+            socket: DataStream::Plain(socket),
             control_msg_tx,
             storage: Arc::clone(&session.storage),
             cwd: session.cwd.clone(),
