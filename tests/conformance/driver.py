@@ -69,15 +69,22 @@ class FtpTls(ftplib.FTP_TLS):
     an upload (libunftp sends none; see README and tests/ftp/scenarios.py)."""
 
     def storbinary(self, cmd, fp, blocksize=8192, callback=None, rest=None):
-        self.voidcmd("TYPE I")
-        with self.transfercmd(cmd, rest) as conn:
-            while True:
-                buf = fp.read(blocksize)
-                if not buf:
-                    break
-                conn.sendall(buf)
-            end_tls_upload(conn)
-        return self.voidresp()
+        return store(self, cmd, fp.read(), tls=True)
+
+
+def store(ftp, cmd, data, tls):
+    """STOR or APPE `data`. When the server ends the data connection early (it refused the
+    upload), the reason is its reply on the control connection: read it, as lftp and curl do, so
+    the session stays in step (stock ftplib leaves it unread and the next command reads it)."""
+    ftp.voidcmd("TYPE I")
+    with ftp.transfercmd(cmd) as conn:
+        try:
+            conn.sendall(data)
+            if tls:
+                end_tls_upload(conn)
+        except OSError:
+            pass
+    return ftp.voidresp()
 
 
 def end_tls_upload(conn):
@@ -103,16 +110,10 @@ class Ftp:
         self.upload = None
 
     def put(self, path, data):
-        import io
-
-        reply = self.ftp.storbinary("STOR " + path, io.BytesIO(data.encode()))
-        return {"reply": reply}
+        return {"reply": store(self.ftp, "STOR " + path, data.encode(), self.tls)}
 
     def append(self, path, data):
-        import io
-
-        reply = self.ftp.storbinary("APPE " + path, io.BytesIO(data.encode()))
-        return {"reply": reply}
+        return {"reply": store(self.ftp, "APPE " + path, data.encode(), self.tls)}
 
     def begin_upload(self, path, data):
         self.ftp.voidcmd("TYPE I")
