@@ -192,10 +192,10 @@ async fn a_recipient_freightdrop_refuses_bounces_in_postfix() {
         );
         // Postfix made its non-delivery notice for the sender (here discarded) and keeps
         // nothing queued.
-        assert!(
-            postfix.log().contains("sender non-delivery notification"),
-            "{}",
-            postfix.log()
+        common::server::wait_for(
+            "Postfix's non-delivery notification",
+            Duration::from_secs(30),
+            || postfix.log().contains("sender non-delivery notification"),
         );
         common::server::wait_for("an empty Postfix queue", Duration::from_secs(30), || {
             postfix.queue_is_empty()
