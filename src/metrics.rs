@@ -122,6 +122,25 @@ label_values! {
 }
 
 label_values! {
+    /// What became of an error reply of the mail channel.
+    pub enum ReplyResult {
+        /// Queued to be sent.
+        Queued => "queued",
+        /// Not queued: the message asked for none (RFC 3834: null or daemon sender,
+        /// Auto-Submitted, Precedence, List-* headers).
+        Suppressed => "suppressed",
+        /// Not sent: over the sender's hourly cap.
+        Capped => "capped",
+        /// Taken by the relay.
+        Sent => "sent",
+        /// Not taken by the relay this time; tried again later.
+        Deferred => "deferred",
+        /// Given up: the relay refused it for good, or it waited too long.
+        Failed => "failed",
+    }
+}
+
+label_values! {
     /// Which listener a session or login came through: the partner protocols, plus the
     /// backoffice for staff logins.
     enum Channel {
@@ -188,6 +207,11 @@ struct ByEvent {
     event: OutboxEvent,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByReply {
+    result: ReplyResult,
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
@@ -200,6 +224,7 @@ struct Inner {
     queue_depth: Gauge,
     tracking: Family<ByTrack, Counter>,
     outbox: Family<ByEvent, Counter>,
+    replies: Family<ByReply, Counter>,
 }
 
 /// The shared counters; cheap to clone.
@@ -239,6 +264,7 @@ impl Metrics {
             queue_depth: Gauge::default(),
             tracking: Family::default(),
             outbox: Family::default(),
+            replies: Family::default(),
         };
         for protocol in PROTOCOLS {
             let labels = ByProtocol { protocol };
@@ -259,6 +285,9 @@ impl Metrics {
         }
         for &event in OutboxEvent::ALL {
             drop(inner.outbox.get_or_create(&ByEvent { event }));
+        }
+        for &result in ReplyResult::ALL {
+            drop(inner.replies.get_or_create(&ByReply { result }));
         }
         let registry = &mut inner.registry;
         registry.register(
@@ -306,7 +335,17 @@ impl Metrics {
             "Outgoing files published, downloaded and moved or removed by partners, by event",
             inner.outbox.clone(),
         );
+        registry.register(
+            "freightdrop_mail_replies",
+            "Error replies of the mail channel, by result (counted by the node that did it)",
+            inner.replies.clone(),
+        );
         Metrics(Arc::new(inner))
+    }
+
+    /// Counts what became of an error reply.
+    pub fn mail_reply(&self, result: ReplyResult) {
+        self.0.replies.get_or_create(&ByReply { result }).inc();
     }
 
     fn sessions(&self, protocol: Protocol) -> Gauge {

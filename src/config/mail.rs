@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
+use super::replies::{ReplyArgs, ReplyConfig, ReplyFile};
 use super::{invalid, socket_addr, ConfigError};
 
 /// The mail flags as given; every field optional.
@@ -72,6 +73,9 @@ pub struct MailArgs {
         value_name = "N"
     )]
     pub mail_max_attachments: Option<u32>,
+    /// The error replies' flags.
+    #[command(flatten)]
+    pub replies: ReplyArgs,
 }
 
 /// The `[mail]` table of the TOML file.
@@ -85,6 +89,12 @@ pub(super) struct MailFile {
     max_size: Option<u64>,
     max_recipients: Option<u32>,
     max_attachments: Option<u32>,
+    smtp_relay: Option<String>,
+    smtp_relay_user: Option<String>,
+    smtp_relay_password: Option<String>,
+    reply_from: Option<String>,
+    replies_per_hour: Option<u32>,
+    reply_retry: Option<u64>,
 }
 
 /// Where the LMTP listener listens.
@@ -122,6 +132,8 @@ pub struct MailConfig {
     pub max_recipients: usize,
     /// The most attachments of one message.
     pub max_attachments: usize,
+    /// The error replies.
+    pub replies: ReplyConfig,
 }
 
 impl MailConfig {
@@ -176,6 +188,18 @@ impl MailConfig {
         if max_size < 1024 {
             return Err(invalid("--mail-max-size", "must be 1024 bytes or more"));
         }
+        let replies = ReplyConfig::merge(
+            &args.replies,
+            ReplyFile {
+                smtp_relay: file.smtp_relay,
+                smtp_relay_user: file.smtp_relay_user,
+                smtp_relay_password: file.smtp_relay_password,
+                reply_from: file.reply_from,
+                replies_per_hour: file.replies_per_hour,
+                reply_retry: file.reply_retry,
+            },
+            &domains,
+        )?;
         let count = |key: &'static str, value: u32| match value {
             1..=1000 => Ok(value as usize),
             _ => Err(invalid(key, format!("{value} is out of range (1 to 1000)"))),
@@ -198,6 +222,7 @@ impl MailConfig {
                     .or(file.max_attachments)
                     .unwrap_or(50),
             )?,
+            replies,
         })
     }
 }
@@ -217,7 +242,8 @@ impl fmt::Display for MailConfig {
         writeln!(f, "mail.prefix = {}", self.prefix)?;
         writeln!(f, "mail.max_size = {}", self.max_size)?;
         writeln!(f, "mail.max_recipients = {}", self.max_recipients)?;
-        write!(f, "mail.max_attachments = {}", self.max_attachments)
+        writeln!(f, "mail.max_attachments = {}", self.max_attachments)?;
+        write!(f, "{}", self.replies)
     }
 }
 

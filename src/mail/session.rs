@@ -18,6 +18,7 @@ use super::attachments::{self, Mail, MimeError};
 use super::delivery::{self, Route};
 use crate::exchange::Core;
 use crate::partner::FileError;
+use crate::replies::Origin;
 
 /// The dialect spoken on a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +365,21 @@ impl Conversation {
     async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
         let delivered =
             delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
+        let delivered = match delivered {
+            // Where the files came from is durable before the 250, for the error replies.
+            Ok(files) => self
+                .core
+                .replies()
+                .record(
+                    &route.user.name,
+                    &origin(self.sender.as_deref(), mail),
+                    &files,
+                )
+                .await
+                .map(|()| files.into_iter().map(|f| f.name).collect::<Vec<_>>())
+                .map_err(|e| FileError::Io(std::io::Error::other(e))),
+            Err(e) => Err(e),
+        };
         match delivered {
             Ok(names) => {
                 tracing::info!(
@@ -448,6 +464,19 @@ fn owned(request: Request<std::borrow::Cow<'_, str>>) -> Request<String> {
         _ => Request::Expn {
             value: String::new(),
         },
+    }
+}
+
+/// What the replies need to know of a message: its envelope sender and its headers.
+fn origin(sender: Option<&str>, mail: &Mail) -> Origin {
+    Origin {
+        sender: sender.unwrap_or("").to_owned(),
+        message_id: mail.message_id.clone(),
+        subject: mail.subject.clone(),
+        references: mail.references.clone(),
+        auto_submitted: mail.auto_submitted.clone(),
+        precedence: mail.precedence.clone(),
+        list_header: mail.list_header,
     }
 }
 

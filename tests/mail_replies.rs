@@ -1,0 +1,415 @@
+//! The mail channel's error replies against the real server (issue 13 item 6): files mailed in
+//! with Python's `smtplib` (`tests/mail/send.py`), replies received by `aiosmtpd` as the relay
+//! on 127.0.0.1 (`tests/mail/relay.py`, one stored message and envelope per reply), parsed here
+//! with `mail-parser`. A rejected file is mailed back with both attachments, the RFC 3834
+//! headers and the null envelope sender; a null sender, an auto-submitted and a bulk message
+//! get none; a relay that is down delays the reply, which arrives once it is up; the hourly
+//! cap holds.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::inbox::count;
+use common::server::TestServer;
+use common::{Backend, TestEnv};
+use mail_parser::{MessageParser, MimeHeaders};
+
+const DOMAIN: &str = "orders.example";
+const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
+const PARTNER: &str = "orders@partner.example";
+const TO: &str = "edi+alice@orders.example";
+/// A CSV the inbox rejects: no header row it knows.
+const BAD_CSV: &[u8] = b"this is not an order file\n";
+
+/// The aiosmtpd relay; killed when dropped.
+struct Relay {
+    child: Child,
+    folder: PathBuf,
+}
+
+impl Relay {
+    /// Starts the relay on `port`, storing into `folder`; returns once it listens.
+    fn start(port: u16, folder: &Path) -> Relay {
+        std::fs::create_dir_all(folder).expect("relay folder");
+        let mut child = Command::new("python3")
+            .arg(script("relay.py"))
+            .arg(port.to_string())
+            .arg(folder)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run tests/mail/relay.py (scripts/setup installs aiosmtpd)");
+        let stdout = child.stdout.take().expect("relay stdout");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("relay's first line");
+        assert_eq!(line.trim(), "ready", "the relay did not start");
+        Relay {
+            child,
+            folder: folder.to_path_buf(),
+        }
+    }
+
+    /// The messages stored so far: (envelope, message), in the order they came.
+    fn messages(&self) -> Vec<(serde_json::Value, Vec<u8>)> {
+        let mut found = Vec::new();
+        for n in 1.. {
+            let base = self.folder.join(n.to_string());
+            let Ok(meta) = std::fs::read_to_string(base.with_extension("json")) else {
+                break;
+            };
+            let envelope = serde_json::from_str(&meta).expect("envelope JSON");
+            let message = std::fs::read(base.with_extension("eml")).expect("stored message");
+            found.push((envelope, message));
+        }
+        found
+    }
+
+    /// Waits until `n` messages are stored.
+    fn wait_for(&self, n: usize, server: &TestServer) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.messages().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the relay got {} of {n} replies\n{}",
+                self.messages().len(),
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mail")
+        .join(name)
+}
+
+/// A port nothing listens on now (the relay may be started on it later).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Mails `files` from `from` (`""`: the null sender) with `headers`; panics unless accepted.
+fn send(server: &TestServer, from: &str, subject: &str, headers: &[&str], files: &[&Path]) {
+    let mut command = Command::new("python3");
+    command
+        .arg(script("send.py"))
+        .arg(server.port("smtp").to_string())
+        .args([from, TO, subject]);
+    for header in headers {
+        command.args(["--header", header]);
+    }
+    command.args(files);
+    let out = command.output().expect("run tests/mail/send.py");
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+}
+
+fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write the file to attach");
+    path
+}
+
+/// Waits until `sql` counts `expected`.
+async fn wait_count(env: &TestEnv, sql: &str, expected: i64, server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = count(env, sql).await;
+        if n == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: {n}, expected {expected}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn server(backend: Backend, relay_port: u16, extra: &[&str]) -> TestServer {
+    let relay = format!("smtp://127.0.0.1:{relay_port}");
+    let mut args = vec![
+        "--mail-domain",
+        DOMAIN,
+        "--smtp-relay",
+        &relay,
+        "--mail-reply-retry",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let server = TestServer::start(backend, &args).await;
+    server.add_user("alice", "alice-password", MAIL);
+    server
+}
+
+on_both_backends!(
+    a_rejected_mailed_file_is_mailed_back,
+    super::a_rejected_mailed_file_is_mailed_back
+);
+async fn a_rejected_mailed_file_is_mailed_back(backend: Backend) {
+    let port = free_port();
+    let server = server(backend, port, &[]).await;
+    let relay = Relay::start(port, &server.env.dir.path().join("relay"));
+    let bad = write_file(server.env.dir.path(), "week12.csv", BAD_CSV);
+    send(
+        &server,
+        PARTNER,
+        "orders week 12",
+        &["References: <earlier@partner.example>"],
+        &[&bad],
+    );
+    relay.wait_for(1, &server);
+    let (envelope, raw) = relay.messages().remove(0);
+    // aiosmtpd reports the null reverse-path of `MAIL FROM:<>` as "<>".
+    assert_eq!(
+        envelope["mail_from"], "<>",
+        "the envelope sender must be null"
+    );
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!([PARTNER]));
+    let reply = MessageParser::default().parse(&raw).expect("a MIME reply");
+    assert_eq!(
+        reply.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        reply.subject(),
+        Some("Re: orders week 12 (week12.csv was rejected)")
+    );
+    let original = reply
+        .in_reply_to()
+        .as_text()
+        .expect("In-Reply-To")
+        .to_owned();
+    assert!(original.ends_with("@partner.example"), "{original}");
+    let references = reply
+        .references()
+        .as_text_list()
+        .expect("References")
+        .to_vec();
+    assert_eq!(references.len(), 2, "{references:?}");
+    assert_eq!(references[0], "earlier@partner.example");
+    assert_eq!(references[1], original);
+    let attachments: Vec<_> = reply
+        .attachments()
+        .map(|a| {
+            (
+                a.attachment_name().unwrap_or("").to_owned(),
+                a.contents().to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(attachments.len(), 2, "{attachments:?}");
+    assert_eq!(attachments[0].0, "week12.csv.error.txt");
+    assert_eq!(attachments[1], ("week12.csv".to_owned(), BAD_CSV.to_vec()));
+    // The report is the one beside the file in error/, in the body too.
+    let report = std::fs::read(server.env.home("alice").join("error/week12.csv.error.txt"))
+        .expect("the report in error/");
+    // A text part travels with CRLF line ends (RFC 2046); the text is the same.
+    let text = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .replace("\r\n", "\n")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(text(&attachments[0].1), text(&report));
+    let body = reply.body_text(0).expect("a text body");
+    assert!(text(body.as_bytes()).contains(&text(&report)), "{body}");
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent' AND sent_at IS NOT NULL \
+         AND attempts = 1",
+        1,
+        &server,
+    )
+    .await;
+    // The ledger's row of the file is tied to where it came from.
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM mail_files m JOIN inbox_files f ON f.id = m.inbox_file_id \
+             WHERE f.state = 'error' AND m.sender = 'orders@partner.example' \
+             AND m.message_id IS NOT NULL AND m.subject = 'orders week 12'"
+        )
+        .await,
+        1
+    );
+    assert!(server.log().contains("error reply sent"));
+}
+
+#[tokio::test]
+async fn no_reply_to_a_null_sender_an_auto_submitted_or_a_bulk_message() {
+    let port = free_port();
+    let server = server(Backend::Sqlite, port, &[]).await;
+    let relay = Relay::start(port, &server.env.dir.path().join("relay"));
+    let dir = server.env.dir.path();
+    send(
+        &server,
+        "",
+        "bounce",
+        &[],
+        &[&write_file(dir, "a.csv", BAD_CSV)],
+    );
+    send(
+        &server,
+        PARTNER,
+        "auto",
+        &["Auto-Submitted: auto-generated"],
+        &[&write_file(dir, "b.csv", BAD_CSV)],
+    );
+    send(
+        &server,
+        PARTNER,
+        "bulk",
+        &["Precedence: bulk"],
+        &[&write_file(dir, "c.csv", BAD_CSV)],
+    );
+    send(
+        &server,
+        PARTNER,
+        "list",
+        &["List-Id: <orders.lists.partner.example>"],
+        &[&write_file(dir, "d.csv", BAD_CSV)],
+    );
+    send(
+        &server,
+        "MAILER-DAEMON@mx.partner.example",
+        "daemon",
+        &[],
+        &[&write_file(dir, "e.csv", BAD_CSV)],
+    );
+    // Every file is rejected and tied to its ledger row, none gets a reply.
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_files m JOIN inbox_files f ON f.id = m.inbox_file_id \
+         WHERE f.state = 'error' AND m.no_reply IS NOT NULL",
+        5,
+        &server,
+    )
+    .await;
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM mail_replies").await,
+        0
+    );
+    // A normal message after them is answered: the relay gets that one reply only.
+    send(
+        &server,
+        PARTNER,
+        "normal",
+        &["Auto-Submitted: no"],
+        &[&write_file(dir, "f.csv", BAD_CSV)],
+    );
+    relay.wait_for(1, &server);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent'",
+        1,
+        &server,
+    )
+    .await;
+    let messages = relay.messages();
+    assert_eq!(messages.len(), 1);
+    let reply = MessageParser::default()
+        .parse(&messages[0].1)
+        .expect("a MIME reply");
+    assert_eq!(reply.subject(), Some("Re: normal (f.csv was rejected)"));
+    assert!(server
+        .log()
+        .contains("no error reply for a rejected mailed file"));
+}
+
+on_both_backends!(
+    a_relay_that_is_down_delays_the_reply,
+    super::a_relay_that_is_down_delays_the_reply
+);
+async fn a_relay_that_is_down_delays_the_reply(backend: Backend) {
+    let port = free_port();
+    let server = server(backend, port, &[]).await;
+    let bad = write_file(server.env.dir.path(), "late.csv", BAD_CSV);
+    send(&server, PARTNER, "late", &[], &[&bad]);
+    // The relay is not there: the reply stays queued with the failed attempt recorded.
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'queued' AND attempts >= 1 \
+         AND last_error IS NOT NULL",
+        1,
+        &server,
+    )
+    .await;
+    let relay = Relay::start(port, &server.env.dir.path().join("relay"));
+    relay.wait_for(1, &server);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent' AND attempts >= 2",
+        1,
+        &server,
+    )
+    .await;
+    let messages = relay.messages();
+    let reply = MessageParser::default()
+        .parse(&messages[0].1)
+        .expect("a MIME reply");
+    assert_eq!(reply.subject(), Some("Re: late (late.csv was rejected)"));
+    assert!(server.log().contains("trying again later"));
+}
+
+#[tokio::test]
+async fn replies_to_one_sender_are_capped_per_hour() {
+    let port = free_port();
+    let server = server(Backend::Sqlite, port, &["--mail-replies-per-hour", "2"]).await;
+    let relay = Relay::start(port, &server.env.dir.path().join("relay"));
+    let dir = server.env.dir.path();
+    let files: Vec<PathBuf> = ["x1.csv", "x2.csv", "x3.csv"]
+        .iter()
+        .map(|name| write_file(dir, name, BAD_CSV))
+        .collect();
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    send(&server, PARTNER, "three", &[], &files);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_files WHERE inbox_file_id IS NOT NULL",
+        3,
+        &server,
+    )
+    .await;
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent'",
+        2,
+        &server,
+    )
+    .await;
+    assert_eq!(
+        count(
+            &server.env,
+            "SELECT COUNT(*) FROM mail_replies WHERE state = 'capped'"
+        )
+        .await,
+        1
+    );
+    relay.wait_for(2, &server);
+    assert_eq!(relay.messages().len(), 2);
+    assert!(server.log().contains("over the sender's hourly cap"));
+}
