@@ -413,3 +413,58 @@ async fn replies_to_one_sender_are_capped_per_hour() {
     assert_eq!(relay.messages().len(), 2);
     assert!(server.log().contains("over the sender's hourly cap"));
 }
+
+/// Two server processes on one PostgreSQL database and data dir, both sending through the
+/// relay: each reply is claimed by one of them and arrives once.
+#[tokio::test]
+async fn two_nodes_send_each_reply_once() {
+    let port = free_port();
+    let first = server(Backend::Postgres, port, &[]).await;
+    let data_dir = first.env.data_dir();
+    let relay_url = format!("smtp://127.0.0.1:{port}");
+    let second = TestServer::start_in(
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database_url: first.env.database_url.clone(),
+        },
+        &[
+            "--data-dir",
+            data_dir.to_str().expect("data dir"),
+            "--mail-domain",
+            DOMAIN,
+            "--smtp-relay",
+            &relay_url,
+            "--mail-reply-retry",
+            "1",
+        ],
+    );
+    let relay = Relay::start(port, &first.env.dir.path().join("relay"));
+    const FILES: usize = 8;
+    for i in 0..FILES {
+        let file = write_file(first.env.dir.path(), &format!("n{i}.csv"), BAD_CSV);
+        let node = if i % 2 == 0 { &first } else { &second };
+        send(node, PARTNER, &format!("file {i}"), &[], &[&file]);
+    }
+    wait_count(
+        &first.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent' AND attempts = 1",
+        FILES as i64,
+        &first,
+    )
+    .await;
+    relay.wait_for(FILES, &first);
+    let mut subjects: Vec<String> = relay
+        .messages()
+        .iter()
+        .map(|(_, raw)| {
+            MessageParser::default()
+                .parse(raw)
+                .and_then(|m| m.subject().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), FILES, "{subjects:?}");
+    assert_eq!(relay.messages().len(), FILES);
+}
