@@ -448,7 +448,10 @@ mod tests {
         metrics.file_processed(FileResult::Rejected, Duration::from_secs(3));
         metrics.tracking(TrackResult::Blocked);
         metrics.outbox(OutboxEvent::Replaced);
+        metrics.mail_reply(ReplyResult::Sent);
         let text = metrics.render();
+        assert!(text.contains("freightdrop_mail_replies_total{result=\"sent\"} 1"));
+        assert!(text.contains("freightdrop_mail_replies_total{result=\"failed\"} 0"));
         assert!(text.contains("freightdrop_tracking_requests_total{result=\"blocked\"} 1"));
         assert!(text.contains("freightdrop_tracking_requests_total{result=\"answered\"} 0"));
         assert!(text.contains("freightdrop_outbox_events_total{event=\"replaced\"} 1"));
