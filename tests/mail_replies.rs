@@ -257,6 +257,42 @@ async fn a_rejected_mailed_file_is_mailed_back(backend: Backend) {
         1
     );
     assert!(server.log().contains("error reply sent"));
+    // Staff see where the file came from and the reply's delivery state.
+    let id = count(
+        &server.env,
+        "SELECT id FROM inbox_files WHERE file_name = 'week12.csv'",
+    )
+    .await;
+    let file = staff_api(&server, &format!("/api/v1/files/{id}"));
+    let mail = &file["mail"];
+    assert_eq!(mail["sender"], PARTNER, "{file}");
+    assert_eq!(mail["subject"], "orders week 12");
+    assert_eq!(mail["message_id"], original.as_str());
+    assert_eq!(mail["replies"][0]["state"], "sent");
+    assert_eq!(mail["replies"][0]["recipient"], PARTNER);
+    assert_eq!(mail["replies"][0]["attempts"], 1);
+}
+
+/// `GET path` on the staff API with a fresh admin's token; the JSON answer.
+fn staff_api(server: &TestServer, path: &str) -> serde_json::Value {
+    let out = server.env.cli(
+        &["admin", "add", "boss", "--password-stdin"],
+        Some("admin password 1\n"),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = server.env.cli(&["admin", "token", "boss"], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let token = common::stdout(&out).trim().to_owned();
+    let out = common::curl::curl_ok(
+        10,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("http://{}{path}", server.addr("http")),
+        ],
+        path,
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON answer")
 }
 
 #[tokio::test]

@@ -123,6 +123,18 @@ impl Replies {
         Ok(())
     }
 
+    /// Where inbox ledger row `inbox_file_id` came from by mail, with its error replies; `None`
+    /// for a file that did not come by mail (or is not finished yet).
+    ///
+    /// # Errors
+    /// [`ReplyError`] when the database fails.
+    pub async fn for_file(
+        &self,
+        inbox_file_id: i64,
+    ) -> Result<Option<(queue::MailOrigin, Vec<queue::ReplyRow>)>, ReplyError> {
+        Ok(queue::for_file(self.db.pool(), inbox_file_id).await?)
+    }
+
     /// Tells this node's worker that a file may have been rejected (it looks at once).
     pub fn nudge(&self) {
         self.wake.notify_one();

@@ -373,3 +373,89 @@ pub(super) async fn attempt_failed(
     .await?;
     Ok(())
 }
+
+/// Where a file that came by mail came from, for staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailOrigin {
+    /// The envelope sender, empty for the null sender.
+    pub sender: String,
+    /// The Message-ID.
+    pub message_id: Option<String>,
+    /// The Subject.
+    pub subject: Option<String>,
+    /// When the message was delivered, Unix seconds.
+    pub delivered_at: i64,
+    /// Why it gets no automatic reply (RFC 3834), if so.
+    pub no_reply: Option<String>,
+}
+
+/// An error reply and its delivery state, for staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRow {
+    /// The reply's number.
+    pub id: i64,
+    /// The address it goes to.
+    pub recipient: String,
+    /// Its subject.
+    pub subject: String,
+    /// `queued`, `sent`, `failed` or `capped`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it is tried next (queued), Unix milliseconds.
+    pub next_try_ms: i64,
+    /// The relay's last answer or the reason it was not sent.
+    pub last_error: Option<String>,
+    /// When it was queued, Unix seconds.
+    pub queued_at: i64,
+    /// When the relay took it, Unix seconds.
+    pub sent_at: Option<i64>,
+}
+
+/// The mail origin of inbox ledger row `inbox_file_id` and its replies; `None` when the file did
+/// not come by mail (or its row is not closed yet).
+pub(super) async fn for_file(
+    pool: &AnyPool,
+    inbox_file_id: i64,
+) -> Result<Option<(MailOrigin, Vec<ReplyRow>)>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT sender, message_id, subject, delivered_at, no_reply FROM mail_files \
+         WHERE inbox_file_id = $1",
+    )
+    .bind(inbox_file_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let origin = MailOrigin {
+        sender: row.try_get(0)?,
+        message_id: row.try_get(1)?,
+        subject: row.try_get(2)?,
+        delivered_at: row.try_get(3)?,
+        no_reply: row.try_get(4)?,
+    };
+    let replies = sqlx::query(
+        "SELECT id, recipient, subject, state, attempts, next_try_ms, last_error, queued_at, \
+         sent_at FROM mail_replies WHERE inbox_file_id = $1 ORDER BY id",
+    )
+    .bind(inbox_file_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(ReplyRow {
+            id: row.try_get(0)?,
+            recipient: row.try_get(1)?,
+            subject: row.try_get(2)?,
+            state: row.try_get(3)?,
+            attempts: row.try_get(4)?,
+            next_try_ms: row.try_get(5)?,
+            last_error: row.try_get(6)?,
+            queued_at: row.try_get(7)?,
+            sent_at: row.try_get(8)?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some((origin, replies)))
+}
