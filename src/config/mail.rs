@@ -310,6 +310,31 @@ mod tests {
     }
 
     #[test]
+    fn the_reply_keys_are_read_from_the_mail_table() {
+        let file: MailFile = toml::from_str(
+            "domain = \"a.example\"\nsmtp_relay = \"smtp://relay.a.example:25\"\n\
+             smtp_relay_user = \"fd\"\nsmtp_relay_password = \"pw\"\n\
+             replies_per_hour = 3\nreply_retry = 30\nreply_from = \"edi@a.example\"",
+        )
+        .expect("valid TOML");
+        let config = MailConfig::merge(&MailArgs::default(), file).expect("valid");
+        let replies = &config.replies;
+        assert_eq!(
+            replies.relay.as_ref().map(|r| r.url.as_str()),
+            Some("smtp://relay.a.example:25")
+        );
+        assert_eq!(
+            replies.relay.as_ref().and_then(|r| r.credentials.clone()),
+            Some(("fd".to_owned(), "pw".to_owned()))
+        );
+        assert_eq!(replies.per_hour, 3);
+        assert_eq!(replies.retry, std::time::Duration::from_secs(30));
+        assert_eq!(replies.from, "edi@a.example");
+        assert!(config.to_string().contains("mail.smtp_relay_password = ***"));
+        assert!(!config.to_string().contains("pw"));
+    }
+
+    #[test]
     fn bad_values_name_their_flag() {
         for (args, key) in [
             (
