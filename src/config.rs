@@ -19,7 +19,7 @@ use crate::users::InboxFtpPlain;
 mod mail;
 mod replies;
 pub use mail::{LmtpAddr, MailArgs, MailConfig};
-pub use replies::{Relay, ReplyArgs, ReplyConfig};
+pub use replies::{Relay, RelayTls, ReplyArgs, ReplyConfig};
 
 /// A configuration value that could not be accepted, naming the key it came from.
 #[derive(Debug, thiserror::Error)]

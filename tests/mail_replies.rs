@@ -34,11 +34,17 @@ struct Relay {
 impl Relay {
     /// Starts the relay on `port`, storing into `folder`; returns once it listens.
     fn start(port: u16, folder: &Path) -> Relay {
+        Relay::start_with(port, folder, &[])
+    }
+
+    /// As [`Relay::start`], with relay.py's `options` (`--tls CERT KEY`, `--auth USER:PASS`).
+    fn start_with(port: u16, folder: &Path, options: &[&str]) -> Relay {
         std::fs::create_dir_all(folder).expect("relay folder");
         let mut child = Command::new("python3")
             .arg(script("relay.py"))
             .arg(port.to_string())
             .arg(folder)
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -448,6 +454,124 @@ async fn replies_to_one_sender_are_capped_per_hour() {
     relay.wait_for(2, &server);
     assert_eq!(relay.messages().len(), 2);
     assert!(server.log().contains("over the sender's hourly cap"));
+}
+
+/// A CA and a certificate for 127.0.0.1 it signed, made with openssl in `dir`: (CA, cert, key).
+fn relay_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test relay CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "relay.key",
+        "-out",
+        "relay.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("relay.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .expect("extensions file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "relay.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "relay.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "relay.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("relay.pem"),
+        dir.join("relay.key"),
+    )
+}
+
+/// A relay that requires STARTTLS and a login: the reply goes over TLS (the relay's certificate
+/// checked against `--smtp-relay-ca`) with the URL's credentials.
+#[tokio::test]
+async fn replies_go_through_starttls_with_credentials() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = relay_certificate(dir.path());
+    let relay_url = format!("smtp://fd:s3cret@127.0.0.1:{port}?tls=required");
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            "--mail-domain",
+            DOMAIN,
+            "--smtp-relay",
+            &relay_url,
+            "--smtp-relay-ca",
+            ca.to_str().expect("CA path"),
+            "--mail-reply-retry",
+            "1",
+        ],
+    )
+    .await;
+    server.add_user("alice", "alice-password", MAIL);
+    let relay = Relay::start_with(
+        port,
+        &server.env.dir.path().join("relay"),
+        &[
+            "--tls",
+            cert.to_str().expect("cert path"),
+            key.to_str().expect("key path"),
+            "--auth",
+            "fd:s3cret",
+        ],
+    );
+    let bad = write_file(server.env.dir.path(), "tls.csv", BAD_CSV);
+    send(&server, PARTNER, "over tls", &[], &[&bad]);
+    relay.wait_for(1, &server);
+    let (envelope, _) = relay.messages().remove(0);
+    assert_eq!(envelope["tls"], true, "{envelope}");
+    assert_eq!(envelope["login"], "fd", "{envelope}");
+    assert_eq!(envelope["mail_from"], "<>");
+    assert!(!server.log().contains("s3cret"), "the password is logged");
 }
 
 /// Two server processes on one PostgreSQL database and data dir, both sending through the

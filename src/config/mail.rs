@@ -92,6 +92,7 @@ pub(super) struct MailFile {
     smtp_relay: Option<String>,
     smtp_relay_user: Option<String>,
     smtp_relay_password: Option<String>,
+    smtp_relay_ca: Option<PathBuf>,
     reply_from: Option<String>,
     replies_per_hour: Option<u32>,
     reply_retry: Option<u64>,
@@ -194,6 +195,7 @@ impl MailConfig {
                 smtp_relay: file.smtp_relay,
                 smtp_relay_user: file.smtp_relay_user,
                 smtp_relay_password: file.smtp_relay_password,
+                smtp_relay_ca: file.smtp_relay_ca,
                 reply_from: file.reply_from,
                 replies_per_hour: file.replies_per_hour,
                 reply_retry: file.reply_retry,
@@ -330,7 +332,9 @@ mod tests {
         assert_eq!(replies.per_hour, 3);
         assert_eq!(replies.retry, std::time::Duration::from_secs(30));
         assert_eq!(replies.from, "edi@a.example");
-        assert!(config.to_string().contains("mail.smtp_relay_password = ***"));
+        assert!(config
+            .to_string()
+            .contains("mail.smtp_relay_password = ***"));
         assert!(!config.to_string().contains("pw"));
     }
 

@@ -1,12 +1,14 @@
 //! The settings of the error replies the mail channel sends (issue 13 item 6): the relay they go
 //! through (`--smtp-relay smtp://host:port`, `smtps://`, `?tls=required` for STARTTLS,
-//! credentials in the URL or `--smtp-relay-user` / `--smtp-relay-password`), the sender address
+//! credentials in the URL or `--smtp-relay-user` / `--smtp-relay-password`, a CA to trust
+//! besides the public ones `--smtp-relay-ca`), the sender address
 //! of the replies (`--mail-reply-from`), the cap per sender and hour (`--mail-replies-per-hour`)
 //! and the first retry delay (`--mail-reply-retry`). In the TOML file's `[mail]` table, the same
-//! keys with `_`: `smtp_relay`, `smtp_relay_user`, `smtp_relay_password`, `reply_from`,
+//! keys with `_`: `smtp_relay`, `smtp_relay_user`, `smtp_relay_password`, `smtp_relay_ca`, `reply_from`,
 //! `replies_per_hour`, `reply_retry`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -43,6 +45,15 @@ pub struct ReplyArgs {
         hide_env_values = true
     )]
     pub smtp_relay_password: Option<String>,
+    /// A PEM file of CA certificates the relay's TLS certificate may chain to, besides the
+    /// public roots (a site's own CA).
+    #[arg(
+        long,
+        env = "FREIGHTDROP_SMTP_RELAY_CA",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub smtp_relay_ca: Option<PathBuf>,
     /// The From address of error replies [default: postmaster@ the first --mail-domain].
     #[arg(
         long,
@@ -76,9 +87,23 @@ pub(super) struct ReplyFile {
     pub(super) smtp_relay: Option<String>,
     pub(super) smtp_relay_user: Option<String>,
     pub(super) smtp_relay_password: Option<String>,
+    pub(super) smtp_relay_ca: Option<PathBuf>,
     pub(super) reply_from: Option<String>,
     pub(super) replies_per_hour: Option<u32>,
     pub(super) reply_retry: Option<u64>,
+}
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTls {
+    /// Plain SMTP (`smtp://`).
+    Plain,
+    /// STARTTLS when the relay offers it (`?tls=opportunistic`).
+    Opportunistic,
+    /// STARTTLS or nothing is sent (`?tls=required`).
+    Required,
+    /// TLS from the first byte (`smtps://`).
+    Wrapper,
 }
 
 /// Where replies are sent: the relay URL and its credentials.
@@ -86,8 +111,16 @@ pub(super) struct ReplyFile {
 pub struct Relay {
     /// The URL without credentials (`smtp://host:port?tls=required`).
     pub url: String,
+    /// The relay's host name or address (what its certificate must name).
+    pub host: String,
+    /// Its port (default 25, 587 with `?tls=`, 465 for `smtps://`).
+    pub port: u16,
+    /// How the connection is protected.
+    pub tls: RelayTls,
     /// User and password, from the URL or the flags.
     pub credentials: Option<(String, String)>,
+    /// A CA file to trust besides the public roots.
+    pub ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for Relay {
@@ -95,7 +128,9 @@ impl fmt::Debug for Relay {
         // The password is never printed.
         f.debug_struct("Relay")
             .field("url", &self.url)
+            .field("tls", &self.tls)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("ca", &self.ca)
             .finish()
     }
 }
@@ -128,6 +163,7 @@ impl ReplyConfig {
                 args.smtp_relay_password
                     .clone()
                     .or(file.smtp_relay_password),
+                args.smtp_relay_ca.clone().or(file.smtp_relay_ca),
             )?),
         };
         let from = args
@@ -174,7 +210,12 @@ impl ReplyConfig {
 }
 
 /// The relay of `text`, its credentials taken out of the URL (flags win).
-fn relay(text: &str, user: Option<String>, password: Option<String>) -> Result<Relay, ConfigError> {
+fn relay(
+    text: &str,
+    user: Option<String>,
+    password: Option<String>,
+    ca: Option<PathBuf>,
+) -> Result<Relay, ConfigError> {
     const KEY: &str = "--smtp-relay";
     let bad = |why: &str| {
         invalid(
@@ -198,9 +239,41 @@ fn relay(text: &str, user: Option<String>, password: Option<String>) -> Result<R
         return Err(bad("no host"));
     }
     let url = format!("{scheme}://{host}{tail}");
-    // lettre reads the URL the same way when the worker builds its transport.
+    // lettre's own reading of the URL, as a check; the parts are taken apart below the same way.
     lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&url)
         .map_err(|e| bad(&e.to_string()))?;
+    let query = tail.split_once('?').map_or("", |(_, q)| q);
+    let tls_param = query.split('&').find_map(|pair| pair.strip_prefix("tls="));
+    let (tls, default_port) = match (scheme, tls_param) {
+        ("smtps", _) => (RelayTls::Wrapper, 465),
+        (_, Some("required")) => (RelayTls::Required, 587),
+        (_, Some("opportunistic")) => (RelayTls::Opportunistic, 587),
+        _ => (RelayTls::Plain, 25),
+    };
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') => {
+            (name, port.parse::<u16>().map_err(|_| bad("bad port"))?)
+        }
+        _ => (host, default_port),
+    };
+    let name = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    if let Some(ca) = &ca {
+        if tls == RelayTls::Plain {
+            return Err(invalid(
+                "--smtp-relay-ca",
+                "a CA is used only with TLS: smtps:// or ?tls=required",
+            ));
+        }
+        if !ca.is_file() {
+            return Err(invalid(
+                "--smtp-relay-ca",
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+    }
     let (url_user, url_password) = match userinfo.map(|u| u.split_once(':')) {
         Some(Some((user, password))) => (Some(decode(user)), Some(decode(password))),
         Some(None) => (userinfo.map(decode), None),
@@ -216,7 +289,14 @@ fn relay(text: &str, user: Option<String>, password: Option<String>) -> Result<R
             ))
         }
     };
-    Ok(Relay { url, credentials })
+    Ok(Relay {
+        url,
+        host: name,
+        port,
+        tls,
+        credentials,
+        ca,
+    })
 }
 
 /// `%XX` escapes of a URL's user or password decoded (others kept as they are).
@@ -249,6 +329,9 @@ impl fmt::Display for ReplyConfig {
         match &self.relay {
             Some(relay) => {
                 writeln!(f, "mail.smtp_relay = {}", relay.url)?;
+                if let Some(ca) = &relay.ca {
+                    writeln!(f, "mail.smtp_relay_ca = {}", ca.display())?;
+                }
                 if let Some((user, _)) = &relay.credentials {
                     writeln!(f, "mail.smtp_relay_user = {user}")?;
                     writeln!(f, "mail.smtp_relay_password = ***")?;
@@ -289,6 +372,10 @@ mod tests {
         let relay = config.relay.expect("relay");
         assert_eq!(relay.url, "smtp://relay.example:587?tls=required");
         assert_eq!(
+            (relay.host.as_str(), relay.port, relay.tls),
+            ("relay.example", 587, RelayTls::Required)
+        );
+        assert_eq!(
             relay.credentials,
             Some(("fd@site".to_owned(), "p:ss".to_owned()))
         );
@@ -304,6 +391,19 @@ mod tests {
             Some(("a".to_owned(), "other".to_owned()))
         );
         assert!(!config.to_string().contains("other"));
+        let relay = config.relay.expect("relay");
+        assert_eq!((relay.port, relay.tls), (465, RelayTls::Wrapper));
+        let plain = merge(ReplyArgs {
+            smtp_relay: Some("smtp://127.0.0.1".into()),
+            ..ReplyArgs::default()
+        })
+        .expect("valid")
+        .relay
+        .expect("relay");
+        assert_eq!(
+            (plain.host.as_str(), plain.port, plain.tls),
+            ("127.0.0.1", 25, RelayTls::Plain)
+        );
     }
 
     #[test]

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::{self, Reply};
 use super::queue::{self, Finished, Queue, Tied};
 use super::Replies;
+use crate::config::{Relay, RelayTls};
 use crate::exchange::Core;
 use crate::metrics::ReplyResult;
 
@@ -43,7 +45,12 @@ pub fn start(core: &Core) -> anyhow::Result<()> {
     let mail = &core.config().mail;
     let transport = match &mail.replies.relay {
         Some(relay) => {
-            let mut builder = Transport::from_url(&relay.url)?.timeout(Some(RELAY_TIMEOUT));
+            let mut builder = Transport::builder_dangerous(relay.host.clone())
+                .port(relay.port)
+                .timeout(Some(RELAY_TIMEOUT));
+            if let Some(tls) = tls(relay)? {
+                builder = builder.tls(tls);
+            }
             if let Some((user, password)) = &relay.credentials {
                 builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
             }
@@ -217,6 +224,26 @@ impl Replies {
         }
         Ok(())
     }
+}
+
+/// The TLS of the connection to `relay`: its host name checked against the public roots and
+/// the `--smtp-relay-ca` file.
+fn tls(relay: &Relay) -> anyhow::Result<Option<Tls>> {
+    if relay.tls == RelayTls::Plain {
+        return Ok(None);
+    }
+    let mut parameters = TlsParameters::builder(relay.host.clone());
+    if let Some(ca) = &relay.ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| anyhow::anyhow!("reading --smtp-relay-ca {}: {e}", ca.display()))?;
+        parameters = parameters.add_root_certificate(Certificate::from_pem(&pem)?);
+    }
+    let parameters = parameters.build_rustls()?;
+    Ok(Some(match relay.tls {
+        RelayTls::Opportunistic => Tls::Opportunistic(parameters),
+        RelayTls::Wrapper => Tls::Wrapper(parameters),
+        RelayTls::Plain | RelayTls::Required => Tls::Required(parameters),
+    }))
 }
 
 /// Milliseconds to wait after `attempts` failed attempts: `first`, doubled each time, at most
