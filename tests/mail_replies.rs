@@ -628,3 +628,83 @@ async fn two_nodes_send_each_reply_once() {
     assert_eq!(subjects.len(), FILES, "{subjects:?}");
     assert_eq!(relay.messages().len(), FILES);
 }
+
+/// Without `--smtp-relay` a reply is queued and not sent, and the server says so once.
+#[tokio::test]
+async fn without_a_relay_replies_are_queued_not_sent() {
+    let server = TestServer::start(Backend::Sqlite, &["--mail-domain", DOMAIN]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let bad = write_file(server.env.dir.path(), "kept.csv", BAD_CSV);
+    send(&server, PARTNER, "kept", &[], &[&bad]);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'queued' AND attempts = 0",
+        1,
+        &server,
+    )
+    .await;
+    let log = server.log();
+    assert_eq!(
+        log.matches("error replies to mailed files are queued but not sent")
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+/// The server killed after the inbox committed a mailed file's rejection but before it moved
+/// the file (so before its reply could be queued): after a restart the reply is queued and sent.
+#[tokio::test]
+async fn a_reply_survives_a_kill_between_rejection_and_filing() {
+    let port = free_port();
+    let relay_url = format!("smtp://127.0.0.1:{port}");
+    let args = [
+        "--mail-domain",
+        DOMAIN,
+        "--smtp-relay",
+        &relay_url,
+        "--mail-reply-retry",
+        "1",
+    ];
+    let env = TestEnv::new(Backend::Sqlite).await;
+    env.add_user("alice", "1234", "alice-password", MAIL);
+    // The pipeline's test hook stops the worker handling `killed.csv` just after its commit.
+    std::env::set_var("FREIGHTDROP_TEST_PAUSE_AFTER_COMMIT", "killed.csv");
+    let mut server = TestServer::start_in(env, &args);
+    std::env::remove_var("FREIGHTDROP_TEST_PAUSE_AFTER_COMMIT");
+    let relay = Relay::start(port, &server.env.dir.path().join("relay"));
+    let bad = write_file(server.env.dir.path(), "killed.csv", BAD_CSV);
+    send(&server, PARTNER, "killed", &[], &[&bad]);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM inbox_files WHERE file_name = 'killed.csv' AND state = 'error' \
+         AND closed_at IS NULL",
+        1,
+        &server,
+    )
+    .await;
+    server.kill();
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM mail_replies").await,
+        0
+    );
+    assert!(relay.messages().is_empty());
+    let server = TestServer::start_in(server.into_env(), &args);
+    relay.wait_for(1, &server);
+    wait_count(
+        &server.env,
+        "SELECT COUNT(*) FROM mail_replies WHERE state = 'sent'",
+        1,
+        &server,
+    )
+    .await;
+    let messages = relay.messages();
+    let reply = MessageParser::default()
+        .parse(&messages[0].1)
+        .expect("a MIME reply");
+    assert_eq!(
+        reply.subject(),
+        Some("Re: killed (killed.csv was rejected)")
+    );
+    assert_eq!(reply.attachments().count(), 2);
+}

@@ -21,6 +21,8 @@ CREATE TABLE mail_files (
 );
 CREATE INDEX mail_files_unlinked ON mail_files (delivered_at) WHERE inbox_file_id IS NULL;
 CREATE UNIQUE INDEX mail_files_inbox ON mail_files (inbox_file_id);
+-- The ledger rows of one inbox name, which a mailed file is looked for among.
+CREATE INDEX inbox_files_name ON inbox_files (user_name, file_name);
 
 -- One row per error reply: its whole message, built when it was queued; `state` is queued,
 -- sent, failed (the relay refused it for good, or it waited too long) or capped (over the
