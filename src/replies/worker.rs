@@ -70,13 +70,21 @@ pub fn start(core: &Core) -> anyhow::Result<()> {
     let shutdown = core.shutdown().clone();
     core.tasks().spawn(async move {
         loop {
-            if let Err(e) = replies.queue_finished().await {
-                tracing::warn!(error = %e, "mail replies: could not look at finished files");
-            }
-            if let Some(transport) = &transport {
-                if let Err(e) = replies.send_due(transport).await {
-                    tracing::warn!(error = %e, "mail replies: could not read the queue");
+            // A relay that hangs must not hold the shutdown up: the round is dropped then (a
+            // transaction in it rolls back; a claimed reply is tried again when its lease ends).
+            let round = async {
+                if let Err(e) = replies.queue_finished().await {
+                    tracing::warn!(error = %e, "mail replies: could not look at finished files");
                 }
+                if let Some(transport) = &transport {
+                    if let Err(e) = replies.send_due(transport).await {
+                        tracing::warn!(error = %e, "mail replies: could not read the queue");
+                    }
+                }
+            };
+            tokio::select! {
+                () = round => {}
+                () = shutdown.cancelled() => break,
             }
             tokio::select! {
                 () = replies.wake.notified() => {}
