@@ -228,6 +228,15 @@ pub(super) async fn tie(
         return Ok(Tied::Nothing);
     };
     let now = now_secs();
+    // The count and the insert must not interleave with another node's for the same
+    // recipient. SQLite has one writer, and this transaction holds it since its UPDATE; on
+    // PostgreSQL a lock on the recipient, held until the commit, does the same.
+    if pool.connect_options().database_url.scheme() != "sqlite" {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::TEXT")
+            .bind(recipient)
+            .fetch_one(&mut *tx)
+            .await?;
+    }
     let recent: i64 = sqlx::query(
         "SELECT COUNT(*) FROM mail_replies WHERE recipient = $1 AND queued_at > $2 \
          AND state <> 'capped'",
