@@ -4,9 +4,10 @@
 //! enforced (at MAIL FROM when the client declares it, and while the text arrives), recipients
 //! per message are capped, each recipient is routed at RCPT, and after the final dot every
 //! accepted recipient gets its attachments delivered, and their origin recorded for the error
-//! replies (`replies`), before the reply: one reply in SMTP, one per accepted recipient in LMTP. STARTTLS (RFC 3207) is offered on TCP: the conversation
-//! ends with [`End::StartTls`], the listener wraps the stream, and the conversation starts over
-//! from EHLO on it; whatever the client sent after STARTTLS in the clear is dropped.
+//! replies (`replies`), before the reply: one reply in SMTP, one per accepted recipient in
+//! LMTP. STARTTLS (RFC 3207) is offered on TCP: the conversation ends with [`End::StartTls`],
+//! the listener wraps the stream, and the conversation starts over from EHLO on it; whatever
+//! the client sent after STARTTLS in the clear is dropped.
 
 use std::net::SocketAddr;
 
