@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 use crate::users::InboxFtpPlain;
 mod mail;
+mod replies;
 pub use mail::{LmtpAddr, MailArgs, MailConfig};
+pub use replies::{Relay, RelayTls, ReplyArgs, ReplyConfig};
 
 /// A configuration value that could not be accepted, naming the key it came from.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ use crate::home::HomeTree;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::partner::Partners;
+use crate::replies::Replies;
 use crate::users::UserStore;
 
 /// What every channel is built on: the configuration, the accounts, the login gate, the
@@ -43,6 +44,8 @@ pub struct Core {
     outbox: Outbox,
     /// The partner-file sessions every channel works through.
     partners: Partners,
+    /// Where mailed files came from, and the error replies to them.
+    replies: Replies,
 }
 
 impl Core {
@@ -75,8 +78,11 @@ impl Core {
         )
         .with_inbox_ftp_plain(config.inbox_ftp_plain);
         let accounts = Accounts::new(users.clone(), gate.sessions().clone());
+        let config = Arc::new(config);
+        let replies = Replies::new(db, config.clone(), metrics.clone());
         let core = Core {
-            config: Arc::new(config),
+            config,
+            replies,
             users,
             accounts,
             gate,
@@ -132,5 +138,10 @@ impl Core {
     /// The partner-file sessions every channel works through.
     pub fn partners(&self) -> &Partners {
         &self.partners
+    }
+
+    /// Where mailed files came from, and the error replies to them.
+    pub fn replies(&self) -> &Replies {
+        &self.replies
     }
 }

@@ -16,14 +16,17 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::exchange::Core;
 use crate::metrics::{FileResult, Metrics};
+use crate::replies::Replies;
 use crate::users::UserStore;
 
-/// The user store as the inbox sees it (a user's customer and format override), and the
-/// metrics it reports finished files and its queue into.
+/// The user store as the inbox sees it (a user's customer and format override), the
+/// metrics it reports finished files and its queue into, and the mail replies it tells of a
+/// rejected file (which decide whether it came by mail and gets a reply).
 #[derive(Debug, Clone)]
 pub struct UserAccounts {
     users: UserStore,
     metrics: Metrics,
+    replies: Replies,
 }
 
 impl Accounts for UserAccounts {
@@ -41,7 +44,10 @@ impl Accounts for UserAccounts {
     fn finished(&self, row: &FileRow, elapsed: Duration) {
         let result = match row.state {
             FileState::Done => FileResult::Accepted,
-            FileState::Error => FileResult::Rejected,
+            FileState::Error => {
+                self.replies.nudge();
+                FileResult::Rejected
+            }
             FileState::Processing | FileState::Vanished => return,
         };
         self.metrics.file_processed(result, elapsed);
@@ -102,6 +108,7 @@ pub fn start(core: &Core, db: &Db, mut arrived: UnboundedReceiver<Arrival>) -> J
         UserAccounts {
             users: core.users().clone(),
             metrics: core.metrics().clone(),
+            replies: core.replies().clone(),
         },
     );
     core.tasks()

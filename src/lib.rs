@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod partner;
 pub mod permissions;
+pub mod replies;
 pub mod server;
 pub mod sftp;
 pub mod staff;

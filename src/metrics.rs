@@ -132,6 +132,25 @@ label_values! {
 }
 
 label_values! {
+    /// What became of an error reply of the mail channel.
+    pub enum ReplyResult {
+        /// Queued to be sent.
+        Queued => "queued",
+        /// Not queued: the message asked for none (RFC 3834: null or daemon sender,
+        /// Auto-Submitted, Precedence, List-* headers).
+        Suppressed => "suppressed",
+        /// Not sent: over the sender's hourly cap.
+        Capped => "capped",
+        /// Taken by the relay.
+        Sent => "sent",
+        /// Not taken by the relay this time; tried again later.
+        Deferred => "deferred",
+        /// Given up: the relay refused it for good, or it waited too long.
+        Failed => "failed",
+    }
+}
+
+label_values! {
     /// Which listener a session or login came through: the partner protocols, plus the
     /// backoffice for staff logins.
     enum Channel {
@@ -203,6 +222,11 @@ struct ByHandshake {
     handshake: DataHandshake,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByReply {
+    result: ReplyResult,
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
@@ -216,6 +240,7 @@ struct Inner {
     tracking: Family<ByTrack, Counter>,
     outbox: Family<ByEvent, Counter>,
     data_handshakes: Family<ByHandshake, Counter>,
+    replies: Family<ByReply, Counter>,
 }
 
 /// The shared counters; cheap to clone.
@@ -256,6 +281,7 @@ impl Metrics {
             tracking: Family::default(),
             outbox: Family::default(),
             data_handshakes: Family::default(),
+            replies: Family::default(),
         };
         for protocol in PROTOCOLS {
             let labels = ByProtocol { protocol };
@@ -283,6 +309,9 @@ impl Metrics {
                     .data_handshakes
                     .get_or_create(&ByHandshake { handshake }),
             );
+        }
+        for &result in ReplyResult::ALL {
+            drop(inner.replies.get_or_create(&ByReply { result }));
         }
         let registry = &mut inner.registry;
         registry.register(
@@ -335,7 +364,17 @@ impl Metrics {
             "TLS handshakes of FTPS data connections, full or resuming a session",
             inner.data_handshakes.clone(),
         );
+        registry.register(
+            "freightdrop_mail_replies",
+            "Error replies of the mail channel, by result (counted by the node that did it)",
+            inner.replies.clone(),
+        );
         Metrics(Arc::new(inner))
+    }
+
+    /// Counts what became of an error reply.
+    pub fn mail_reply(&self, result: ReplyResult) {
+        self.0.replies.get_or_create(&ByReply { result }).inc();
     }
 
     fn sessions(&self, protocol: Protocol) -> Gauge {
@@ -446,7 +485,10 @@ mod tests {
         metrics.file_processed(FileResult::Rejected, Duration::from_secs(3));
         metrics.tracking(TrackResult::Blocked);
         metrics.outbox(OutboxEvent::Replaced);
+        metrics.mail_reply(ReplyResult::Sent);
         let text = metrics.render();
+        assert!(text.contains("freightdrop_mail_replies_total{result=\"sent\"} 1"));
+        assert!(text.contains("freightdrop_mail_replies_total{result=\"failed\"} 0"));
         assert!(text.contains("freightdrop_tracking_requests_total{result=\"blocked\"} 1"));
         assert!(text.contains("freightdrop_tracking_requests_total{result=\"answered\"} 0"));
         assert!(text.contains("freightdrop_outbox_events_total{event=\"replaced\"} 1"));

@@ -88,6 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // any listener is bound.
     let backoffice = AppState::new(core.clone(), db.clone()).context("backoffice")?;
     let inbox = crate::inbox::start(&core, &db, arrived);
+    crate::replies::start(&core).context("mail replies")?;
     crate::accounts::start_change_feed(&core)
         .await
         .context("account changes")?;

@@ -1,4 +1,5 @@
-//! `/api/v1/files` (the inbox ledger: every file that came in, what it became, its error report)
+//! `/api/v1/files` (the inbox ledger: every file that came in, what it became, its error report;
+//! one file with where it came from by mail and its error replies)
 //! and `/api/v1/outgoing` (files published to partners' `out/`: downloads and where the partner
 //! moved them), and publishing: `POST /api/v1/users/{name}/out?file=NAME` with the bytes as body.
 
@@ -100,7 +101,33 @@ async fn read_file(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no inbox file with id {id}")))?;
-    Ok(Json(json!({ "file": row })).into_response())
+    let mail = state
+        .core
+        .replies()
+        .for_file(id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(|(origin, replies)| {
+            json!({
+                "sender": origin.sender,
+                "message_id": origin.message_id,
+                "subject": origin.subject,
+                "delivered_at": origin.delivered_at,
+                "no_reply": origin.no_reply,
+                "replies": replies.iter().map(|r| json!({
+                    "id": r.id,
+                    "recipient": r.recipient,
+                    "subject": r.subject,
+                    "state": r.state,
+                    "attempts": r.attempts,
+                    "next_try_at": (r.state == "queued").then_some(r.next_try_ms / 1000),
+                    "last_error": r.last_error,
+                    "queued_at": r.queued_at,
+                    "sent_at": r.sent_at,
+                })).collect::<Vec<_>>(),
+            })
+        });
+    Ok(Json(json!({ "file": row, "mail": mail })).into_response())
 }
 
 #[derive(Debug, Deserialize)]

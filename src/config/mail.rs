@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
+use super::replies::{ReplyArgs, ReplyConfig, ReplyFile};
 use super::{invalid, socket_addr, ConfigError};
 
 /// The mail flags as given; every field optional.
@@ -72,6 +73,9 @@ pub struct MailArgs {
         value_name = "N"
     )]
     pub mail_max_attachments: Option<u32>,
+    /// The error replies' flags.
+    #[command(flatten)]
+    pub replies: ReplyArgs,
 }
 
 /// The `[mail]` table of the TOML file.
@@ -85,6 +89,13 @@ pub(super) struct MailFile {
     max_size: Option<u64>,
     max_recipients: Option<u32>,
     max_attachments: Option<u32>,
+    smtp_relay: Option<String>,
+    smtp_relay_user: Option<String>,
+    smtp_relay_password: Option<String>,
+    smtp_relay_ca: Option<PathBuf>,
+    reply_from: Option<String>,
+    replies_per_hour: Option<u32>,
+    reply_retry: Option<u64>,
 }
 
 /// Where the LMTP listener listens.
@@ -122,6 +133,8 @@ pub struct MailConfig {
     pub max_recipients: usize,
     /// The most attachments of one message.
     pub max_attachments: usize,
+    /// The error replies.
+    pub replies: ReplyConfig,
 }
 
 impl MailConfig {
@@ -176,6 +189,19 @@ impl MailConfig {
         if max_size < 1024 {
             return Err(invalid("--mail-max-size", "must be 1024 bytes or more"));
         }
+        let replies = ReplyConfig::merge(
+            &args.replies,
+            ReplyFile {
+                smtp_relay: file.smtp_relay,
+                smtp_relay_user: file.smtp_relay_user,
+                smtp_relay_password: file.smtp_relay_password,
+                smtp_relay_ca: file.smtp_relay_ca,
+                reply_from: file.reply_from,
+                replies_per_hour: file.replies_per_hour,
+                reply_retry: file.reply_retry,
+            },
+            &domains,
+        )?;
         let count = |key: &'static str, value: u32| match value {
             1..=1000 => Ok(value as usize),
             _ => Err(invalid(key, format!("{value} is out of range (1 to 1000)"))),
@@ -198,6 +224,7 @@ impl MailConfig {
                     .or(file.max_attachments)
                     .unwrap_or(50),
             )?,
+            replies,
         })
     }
 }
@@ -217,7 +244,8 @@ impl fmt::Display for MailConfig {
         writeln!(f, "mail.prefix = {}", self.prefix)?;
         writeln!(f, "mail.max_size = {}", self.max_size)?;
         writeln!(f, "mail.max_recipients = {}", self.max_recipients)?;
-        write!(f, "mail.max_attachments = {}", self.max_attachments)
+        writeln!(f, "mail.max_attachments = {}", self.max_attachments)?;
+        write!(f, "{}", self.replies)
     }
 }
 
@@ -281,6 +309,33 @@ mod tests {
         assert_eq!(config.prefix, "tms");
         assert_eq!(config.max_size, 4096);
         assert!(toml::from_str::<MailFile>("smtp = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_reply_keys_are_read_from_the_mail_table() {
+        let file: MailFile = toml::from_str(
+            "domain = \"a.example\"\nsmtp_relay = \"smtp://relay.a.example:25\"\n\
+             smtp_relay_user = \"fd\"\nsmtp_relay_password = \"pw\"\n\
+             replies_per_hour = 3\nreply_retry = 30\nreply_from = \"edi@a.example\"",
+        )
+        .expect("valid TOML");
+        let config = MailConfig::merge(&MailArgs::default(), file).expect("valid");
+        let replies = &config.replies;
+        assert_eq!(
+            replies.relay.as_ref().map(|r| r.url.as_str()),
+            Some("smtp://relay.a.example:25")
+        );
+        assert_eq!(
+            replies.relay.as_ref().and_then(|r| r.credentials.clone()),
+            Some(("fd".to_owned(), "pw".to_owned()))
+        );
+        assert_eq!(replies.per_hour, 3);
+        assert_eq!(replies.retry, std::time::Duration::from_secs(30));
+        assert_eq!(replies.from, "edi@a.example");
+        assert!(config
+            .to_string()
+            .contains("mail.smtp_relay_password = ***"));
+        assert!(!config.to_string().contains("pw"));
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub struct Mail {
     pub subject: Option<String>,
     /// The attachments, in message order.
     pub attachments: Vec<Attachment>,
+    /// The References header's message IDs, without angle brackets.
+    pub references: Vec<String>,
+    /// The Auto-Submitted header's value (RFC 3834), trimmed.
+    pub auto_submitted: Option<String>,
+    /// The Precedence header's value, trimmed.
+    pub precedence: Option<String>,
+    /// Whether the message has a `List-*` header (RFC 2369, RFC 2919).
+    pub list_header: bool,
 }
 
 /// Why a message is refused; each text is fit for a 5xx reply.
@@ -103,10 +111,28 @@ pub fn read(raw: &[u8], max_attachments: usize) -> Result<Mail, MimeError> {
             }
         })
         .collect();
+    let raw_header = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     Ok(Mail {
         message_id: message.message_id().map(str::to_owned),
         subject: message.subject().map(str::to_owned),
         attachments,
+        references: message
+            .references()
+            .as_text_list()
+            .map(|ids| ids.iter().map(|id| id.to_string()).collect())
+            .unwrap_or_default(),
+        auto_submitted: raw_header("Auto-Submitted"),
+        precedence: raw_header("Precedence"),
+        list_header: message.headers().iter().any(|h| {
+            h.name()
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("list-"))
+        }),
     })
 }
 
@@ -182,6 +208,8 @@ mod tests {
         assert_eq!(mail.message_id.as_deref(), Some("m1@partner.example"));
         assert_eq!(mail.subject.as_deref(), Some("orders"));
         assert_eq!(mail.attachments.len(), 2);
+        assert_eq!(mail.auto_submitted, None);
+        assert!(!mail.list_header);
         assert_eq!(mail.attachments[0].name, "orders.csv");
         assert_eq!(mail.attachments[0].bytes, b"a;b\r\n1;2");
         assert_eq!(mail.attachments[1].name, "x.xlsx");
@@ -190,6 +218,24 @@ mod tests {
             mail.attachments[1].sha256,
             hex::encode(Sha256::digest(b"PK\x03\x04"))
         );
+    }
+
+    #[test]
+    fn the_headers_a_reply_depends_on_are_read() {
+        let mut raw =
+            b"References: <a@x.example> <b@x.example>\r\nAuto-Submitted: auto-generated\r\n\
+                        Precedence:  bulk \r\nList-Id: <orders.x.example>\r\n"
+                .to_vec();
+        raw.extend(message(&[(
+            "text/csv",
+            "Content-Disposition: attachment; filename=a.csv",
+            "x",
+        )]));
+        let mail = read(&raw, 10).expect("read");
+        assert_eq!(mail.references, ["a@x.example", "b@x.example"]);
+        assert_eq!(mail.auto_submitted.as_deref(), Some("auto-generated"));
+        assert_eq!(mail.precedence.as_deref(), Some("bulk"));
+        assert!(mail.list_header);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::address::{self, AddressError};
 use super::attachments::Attachment;
 use crate::config::MailConfig;
 use crate::partner::{AccountRules, FileError, Partner, Partners, UploadMode};
+use crate::replies::MailedFile;
 use crate::users::{Protocol, User, UserStore};
 
 /// How many other names an attachment tries when its own is taken in the inbox.
@@ -118,7 +119,8 @@ pub async fn route(
     })
 }
 
-/// Puts each of `attachments` into the inbox of `route`'s account; returns the names they got.
+/// Puts each of `attachments` into the inbox of `route`'s account; returns the names they got,
+/// with the size and inode that tie each to its inbox ledger row.
 /// Each is durable (synced, published, folder synced) before the next starts; an attachment
 /// whose name is taken gets `-2`, `-3`, ... before its extension.
 ///
@@ -129,7 +131,7 @@ pub async fn deliver(
     route: &Route,
     peer: Option<SocketAddr>,
     attachments: &[Attachment],
-) -> Result<Vec<String>, FileError> {
+) -> Result<Vec<MailedFile>, FileError> {
     let partner = Partner {
         user: route.user.name.clone(),
         protocol: Protocol::Mail,
@@ -151,13 +153,19 @@ pub async fn deliver(
             let bytes = attachment.bytes.clone();
             let committed = tokio::task::spawn_blocking(move || {
                 upload.append(&bytes)?;
-                upload.commit()
+                // The staged file keeps its inode when it is put in place.
+                let inode = std::os::unix::fs::MetadataExt::ino(&upload.file().metadata()?);
+                upload.commit().map(|size| (size, inode))
             })
             .await
             .map_err(|e| FileError::Io(std::io::Error::other(e)))?;
             match committed {
-                Ok(_) => {
-                    stored = Some(candidate);
+                Ok((size, inode)) => {
+                    stored = Some(MailedFile {
+                        name: candidate,
+                        size,
+                        inode,
+                    });
                     break;
                 }
                 Err(FileError::Exists) => continue,

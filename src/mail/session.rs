@@ -3,10 +3,11 @@
 //! dot-unstuffed by its `DataReceiver`; this file decides the replies. SIZE is advertised and
 //! enforced (at MAIL FROM when the client declares it, and while the text arrives), recipients
 //! per message are capped, each recipient is routed at RCPT, and after the final dot every
-//! accepted recipient gets its attachments delivered before the reply: one reply in SMTP, one
-//! per accepted recipient in LMTP. STARTTLS (RFC 3207) is offered on TCP: the conversation
-//! ends with [`End::StartTls`], the listener wraps the stream, and the conversation starts over
-//! from EHLO on it; whatever the client sent after STARTTLS in the clear is dropped.
+//! accepted recipient gets its attachments delivered, and their origin recorded for the error
+//! replies (`replies`), before the reply: one reply in SMTP, one per accepted recipient in
+//! LMTP. STARTTLS (RFC 3207) is offered on TCP: the conversation ends with [`End::StartTls`],
+//! the listener wraps the stream, and the conversation starts over from EHLO on it; whatever
+//! the client sent after STARTTLS in the clear is dropped.
 
 use std::net::SocketAddr;
 
@@ -18,6 +19,7 @@ use super::attachments::{self, Mail, MimeError};
 use super::delivery::{self, Route};
 use crate::exchange::Core;
 use crate::partner::FileError;
+use crate::replies::Origin;
 
 /// The dialect spoken on a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +366,21 @@ impl Conversation {
     async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
         let delivered =
             delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
+        let delivered = match delivered {
+            // Where the files came from is durable before the 250, for the error replies.
+            Ok(files) => self
+                .core
+                .replies()
+                .record(
+                    &route.user.name,
+                    &origin(self.sender.as_deref(), mail),
+                    &files,
+                )
+                .await
+                .map(|()| files.into_iter().map(|f| f.name).collect::<Vec<_>>())
+                .map_err(|e| FileError::Io(std::io::Error::other(e))),
+            Err(e) => Err(e),
+        };
         match delivered {
             Ok(names) => {
                 tracing::info!(
@@ -448,6 +465,19 @@ fn owned(request: Request<std::borrow::Cow<'_, str>>) -> Request<String> {
         _ => Request::Expn {
             value: String::new(),
         },
+    }
+}
+
+/// What the replies need to know of a message: its envelope sender and its headers.
+fn origin(sender: Option<&str>, mail: &Mail) -> Origin {
+    Origin {
+        sender: sender.unwrap_or("").to_owned(),
+        message_id: mail.message_id.clone(),
+        subject: mail.subject.clone(),
+        references: mail.references.clone(),
+        auto_submitted: mail.auto_submitted.clone(),
+        precedence: mail.precedence.clone(),
+        list_header: mail.list_header,
     }
 }
 

@@ -203,6 +203,7 @@ async function loadIncoming(name) {
       if (file.report) {
         cell.append(el("details", {}, el("summary", {}, file.state === "error" ? "error report" : "warnings"), el("pre", {}, file.report)));
       }
+      if (file.state === "error") cell.append(mailDetails(file.id));
       return el(
         "tr",
         { "data-file": file.name, "data-state": file.state },
@@ -215,6 +216,31 @@ async function loadIncoming(name) {
     })
   );
   if (files.length === 0) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No files received yet.")));
+}
+
+// Where a rejected file came from by mail and its error reply, read when first opened.
+function mailDetails(id) {
+  const details = el("details", { class: "mail" }, el("summary", {}, "mail reply"));
+  details.addEventListener("toggle", async () => {
+    if (!details.open || details.dataset.loaded) return;
+    details.dataset.loaded = "1";
+    const { mail } = await api("GET", "/api/v1/files/" + encodeURIComponent(id));
+    if (!mail) {
+      details.append(el("p", { class: "muted" }, "Not received by mail."));
+      return;
+    }
+    details.append(el("p", {}, "From " + (mail.sender || "<> (null sender)") + (mail.subject ? ", subject \u201c" + mail.subject + "\u201d" : "") + ", Message-ID " + (mail.message_id || "none") + ", " + when(mail.delivered_at)));
+    if (mail.no_reply) details.append(el("p", { class: "muted" }, "No reply: " + mail.no_reply + "."));
+    for (const reply of mail.replies) {
+      const kind = { sent: "good", failed: "bad", capped: "warn", queued: "warn" }[reply.state] || "";
+      const facts = [count(reply.attempts, "attempt", "attempts")];
+      if (reply.sent_at) facts.push("sent " + when(reply.sent_at));
+      if (reply.next_try_at) facts.push("next try " + when(reply.next_try_at));
+      if (reply.last_error) facts.push(reply.last_error);
+      details.append(el("p", {}, badge(reply.state, kind), " to " + reply.recipient + ": " + facts.join(", ")));
+    }
+  });
+  return details;
 }
 
 async function loadOutgoing(name) {
