@@ -1,7 +1,8 @@
 //! The mail channel's settings: where the SMTP and LMTP listeners are, which domains and which
 //! address prefix they accept, and the limits on one message. Flags `--smtp-addr`,
 //! `--lmtp-addr`, `--mail-domain`, `--mail-prefix`, `--mail-max-size`, `--mail-max-recipients`,
-//! `--mail-max-attachments`; in the TOML file, the same keys without `mail-` in a `[mail]` table.
+//! `--mail-max-attachments`, `--mail-require-auth-results`, `--mail-trusted-authserv-id`; in the
+//! TOML file, the same keys without `mail-` in a `[mail]` table.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -72,6 +73,26 @@ pub struct MailArgs {
         value_name = "N"
     )]
     pub mail_max_attachments: Option<u32>,
+    /// Accept a message only when an Authentication-Results header of the site's own MTA
+    /// (--mail-trusted-authserv-id) says dkim=pass or spf=pass.
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_REQUIRE_AUTH_RESULTS",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub mail_require_auth_results: Option<bool>,
+    /// The authserv-id the site's MTA writes in its Authentication-Results headers (for
+    /// --mail-require-auth-results).
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_TRUSTED_AUTHSERV_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    pub mail_trusted_authserv_id: Option<String>,
 }
 
 /// The `[mail]` table of the TOML file.
@@ -85,6 +106,8 @@ pub(super) struct MailFile {
     max_size: Option<u64>,
     max_recipients: Option<u32>,
     max_attachments: Option<u32>,
+    require_auth_results: Option<bool>,
+    trusted_authserv_id: Option<String>,
 }
 
 /// Where the LMTP listener listens.
@@ -122,6 +145,9 @@ pub struct MailConfig {
     pub max_recipients: usize,
     /// The most attachments of one message.
     pub max_attachments: usize,
+    /// When set, a message is accepted only if an `Authentication-Results` header with this
+    /// authserv-id says `dkim=pass` or `spf=pass`.
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl MailConfig {
@@ -176,6 +202,30 @@ impl MailConfig {
         if max_size < 1024 {
             return Err(invalid("--mail-max-size", "must be 1024 bytes or more"));
         }
+        let require_auth = args
+            .mail_require_auth_results
+            .or(file.require_auth_results)
+            .unwrap_or(false);
+        let authserv_id = args
+            .mail_trusted_authserv_id
+            .clone()
+            .or(file.trusted_authserv_id)
+            .map(|id| id.trim().to_ascii_lowercase())
+            .filter(|id| !id.is_empty());
+        let trusted_authserv_id = match (require_auth, authserv_id) {
+            (false, _) => None,
+            (true, Some(id)) if !id.contains([';', ' ', '(', ')']) => Some(id),
+            (true, Some(_)) => return Err(invalid(
+                "--mail-trusted-authserv-id",
+                "must be one word (the site MTA's host name), without ';', spaces or parentheses",
+            )),
+            (true, None) => {
+                return Err(invalid(
+                    "--mail-require-auth-results",
+                    "needs --mail-trusted-authserv-id, the authserv-id the site's MTA writes",
+                ))
+            }
+        };
         let count = |key: &'static str, value: u32| match value {
             1..=1000 => Ok(value as usize),
             _ => Err(invalid(key, format!("{value} is out of range (1 to 1000)"))),
@@ -198,6 +248,7 @@ impl MailConfig {
                     .or(file.max_attachments)
                     .unwrap_or(50),
             )?,
+            trusted_authserv_id,
         })
     }
 }
@@ -217,7 +268,14 @@ impl fmt::Display for MailConfig {
         writeln!(f, "mail.prefix = {}", self.prefix)?;
         writeln!(f, "mail.max_size = {}", self.max_size)?;
         writeln!(f, "mail.max_recipients = {}", self.max_recipients)?;
-        write!(f, "mail.max_attachments = {}", self.max_attachments)
+        writeln!(f, "mail.max_attachments = {}", self.max_attachments)?;
+        match &self.trusted_authserv_id {
+            Some(id) => {
+                writeln!(f, "mail.require_auth_results = true")?;
+                write!(f, "mail.trusted_authserv_id = {id}")
+            }
+            None => write!(f, "mail.require_auth_results = false"),
+        }
     }
 }
 
@@ -281,6 +339,15 @@ mod tests {
         assert_eq!(config.prefix, "tms");
         assert_eq!(config.max_size, 4096);
         assert!(toml::from_str::<MailFile>("smtp = \"x\"").is_err());
+        let file: MailFile = toml::from_str(
+            "require_auth_results = true\ntrusted_authserv_id = \"MX.Site.Example\"",
+        )
+        .expect("valid TOML");
+        let config = MailConfig::merge(&MailArgs::default(), file).expect("valid");
+        assert_eq!(
+            config.trusted_authserv_id.as_deref(),
+            Some("mx.site.example")
+        );
     }
 
     #[test]
@@ -320,6 +387,13 @@ mod tests {
                     ..MailArgs::default()
                 },
                 "--mail-max-recipients",
+            ),
+            (
+                MailArgs {
+                    mail_require_auth_results: Some(true),
+                    ..MailArgs::default()
+                },
+                "--mail-require-auth-results",
             ),
         ] {
             match merge(args) {

@@ -15,6 +15,7 @@ use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::attachments::{self, Mail, MimeError};
+use super::authres;
 use super::delivery::{self, Route};
 use crate::exchange::Core;
 use crate::partner::FileError;
@@ -292,13 +293,14 @@ impl Conversation {
                 Step::Reply(Reply::new(452, "4.5.3", "too many recipients"))
             }
             Request::Rcpt { to } => {
-                match delivery::route(self.core.users(), config, &to.address).await {
+                let sender = self.sender.as_deref().unwrap_or("");
+                match delivery::route(self.core.users(), config, sender, &to.address).await {
                     Ok(route) => {
                         self.routes.push(route);
                         Step::Reply(Reply::new(250, "2.1.5", "recipient ok"))
                     }
                     Err(e) => {
-                        tracing::warn!(peer = ?self.peer, recipient = %to.address, reason = %e, "mail recipient refused");
+                        tracing::warn!(peer = ?self.peer, sender = %sender, recipient = %to.address, reason = %e, "mail recipient refused");
                         let (code, status) = e.code();
                         Step::Reply(Reply::new(code, status, e.to_string()))
                     }
@@ -341,6 +343,23 @@ impl Conversation {
                 );
             }
         };
+        if let Some(id) = &self.core.config().mail.trusted_authserv_id {
+            if !authres::passes(&mail.authentication_results, id) {
+                tracing::warn!(
+                    peer = ?self.peer,
+                    sender = self.sender.as_deref().unwrap_or(""),
+                    authserv_id = %id,
+                    message_id = mail.message_id.as_deref().unwrap_or(""),
+                    "mail refused: no dkim=pass or spf=pass from the trusted Authentication-Results"
+                );
+                let reply = Reply::new(
+                    550,
+                    "5.7.1",
+                    "sender not authenticated: no DKIM or SPF pass from this site's MTA",
+                );
+                return self.each(replies, &reply);
+            }
+        }
         let mut lines = Vec::with_capacity(replies);
         for route in &self.routes {
             lines.push(self.deliver(route, &mail).await);
