@@ -609,3 +609,111 @@ async fn required_authentication_results_are_checked_after_data() {
     wait_placed(&home, 2);
     assert_eq!(placed(&home).0.len(), 2, "{}", server.log());
 }
+
+/// A whole message with `message_id` and one CSV attachment `name` holding `csv`, as an MTA
+/// would send it again byte for byte.
+fn raw_message(message_id: &str, name: &str, csv: &str) -> String {
+    format!(
+        "From: orders@partner.example\r\nTo: edi+alice@orders.example\r\nSubject: orders\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+         Content-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n\
+         Content-Type: text/csv\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\n\
+         {csv}\r\n--B--\r\n"
+    )
+}
+
+on_both_backends!(
+    a_message_delivered_twice_is_stored_once,
+    super::a_message_delivered_twice_is_stored_once
+);
+/// The same message sent again (an MTA retrying after a lost 250) is answered 250 and stores
+/// nothing: one file processed, one shipment. Another attachment under the same Message-ID is
+/// another message, and is delivered.
+async fn a_message_delivered_twice_is_stored_once(backend: Backend) {
+    let server = server(backend, &[]).await;
+    add_mail_user(&server, "alice");
+    let dir = server.env.dir.path();
+    let first = write_file(
+        dir,
+        "first.eml",
+        raw_message(
+            "retry-1@partner.example",
+            "once.csv",
+            &orders_csv("1234", &["D1"]),
+        )
+        .as_bytes(),
+    );
+    let port = server.port("smtp").to_string();
+    let send = |file: &Path| {
+        let data = format!("@{}", file.display());
+        swaks(&[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--to",
+            "edi+alice@orders.example",
+            "--data",
+            &data,
+        ])
+    };
+    let (ok, transcript) = send(&first);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 1 file(s) received"),
+        "{transcript}"
+    );
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    let (ok, transcript) = send(&first);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 already received; not stored again"),
+        "{transcript}"
+    );
+    assert!(server
+        .log()
+        .contains("mail duplicate: delivered before, nothing stored"));
+    assert_eq!(names_in(&home), Vec::<String>::new());
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["once.csv"], "{error:?}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        1
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM inbox_files").await,
+        1
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM mail_deliveries").await,
+        1
+    );
+
+    // The same Message-ID with another attachment is delivered.
+    let second = write_file(
+        dir,
+        "second.eml",
+        raw_message(
+            "retry-1@partner.example",
+            "other.csv",
+            &orders_csv("1234", &["D2"]),
+        )
+        .as_bytes(),
+    );
+    let (ok, transcript) = send(&second);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 1 file(s) received"),
+        "{transcript}"
+    );
+    wait_placed(&home, 2);
+    let (mut done, _) = placed(&home);
+    done.sort();
+    assert_eq!(done, ["once.csv", "other.csv"]);
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+}

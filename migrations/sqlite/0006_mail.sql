@@ -1,9 +1,25 @@
--- The mail channel's senders: who may mail files to an account (issue 13). A pattern is an
--- address or `*@domain`, stored lower-case; an account with the mail protocol and no row here
--- accepts no mail. Times are Unix seconds.
+-- The mail channel (issue 13). Who may mail files to an account: a pattern is an address or
+-- `*@domain`, stored lower-case; an account with the mail protocol and no row here accepts
+-- no mail. Times are Unix seconds.
 CREATE TABLE user_mail_senders (
     user_name TEXT    NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     pattern   TEXT    NOT NULL,
     added_at  INTEGER NOT NULL,
     PRIMARY KEY (user_name, pattern)
+);
+
+-- Messages delivered by mail, so a message delivered twice (an MTA that retried after a lost
+-- 250) is stored once. message_key: the SHA-256 (hex) of the Message-ID and the attachments'
+-- SHA-256s, or, for a message without Message-ID, of the attachments' SHA-256s, the envelope
+-- sender and the subject. sha256s and names: JSON arrays, in message order. The row is written
+-- in the transaction that is committed once every attachment is durable, before the 250.
+CREATE TABLE mail_deliveries (
+    user_name    TEXT    NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    message_key  TEXT    NOT NULL,
+    message_id   TEXT,
+    sender       TEXT    NOT NULL,
+    sha256s      TEXT    NOT NULL,
+    names        TEXT    NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (user_name, message_key)
 );

@@ -6,7 +6,8 @@
 //! ([`attachments`]) go through the partner-file core's upload path into the inbox, which
 //! processes them as any upload. The envelope sender must be one the account lists (checked at
 //! RCPT); with `--mail-require-auth-results` the message must also carry a DKIM or SPF pass
-//! from the site's own MTA (`authres`). The conversation itself is in `session`.
+//! from the site's own MTA (`authres`). A message delivered twice is stored once (`dedupe`). The
+//! conversation itself is in `session`.
 //!
 //! STARTTLS is offered on the TCP listeners, with the FTPS certificate. Over a unix socket there
 //! is no TLS and no client address: the socket's file permissions decide who may
@@ -15,6 +16,7 @@
 pub mod address;
 pub mod attachments;
 mod authres;
+mod dedupe;
 pub mod delivery;
 mod session;
 

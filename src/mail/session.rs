@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::attachments::{self, Mail, MimeError};
 use super::authres;
+use super::dedupe::{self, Claimed, MessageKey};
 use super::delivery::{self, Route};
 use crate::exchange::Core;
 use crate::partner::FileError;
@@ -380,16 +381,49 @@ impl Conversation {
         }
     }
 
+    /// Delivers `mail` to `route`'s account, once: a message the account received before is
+    /// answered 250 and not stored again; a new one is recorded in the same transaction that
+    /// is committed once its attachments are durable, before the 250.
     async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
-        let delivered =
-            delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
-        match delivered {
-            Ok(names) => {
+        let sender = self.sender.as_deref().unwrap_or("");
+        let key = MessageKey::of(mail, sender);
+        let db = self.core.users().db();
+        let claim = match dedupe::claim(db, &route.user.name, key).await {
+            Ok(Claimed::New(claim)) => claim,
+            Ok(Claimed::Duplicate {
+                names,
+                delivered_at,
+            }) => {
                 tracing::info!(
                     peer = ?self.peer,
                     user = %route.user.name,
                     recipient = %route.address,
-                    sender = self.sender.as_deref().unwrap_or(""),
+                    sender = %sender,
+                    message_id = mail.message_id.as_deref().unwrap_or(""),
+                    files = %names.join(","),
+                    delivered_at,
+                    "mail duplicate: delivered before, nothing stored"
+                );
+                return Reply::new(250, "2.0.0", "already received; not stored again");
+            }
+            Err(e) => {
+                tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, "mail delivery failed: the delivery record could not be read or written");
+                return Reply::new(451, "4.3.0", "local error; try again later");
+            }
+        };
+        let delivered =
+            delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
+        match delivered {
+            Ok(names) => {
+                if let Err(e) = claim.delivered(&names).await {
+                    tracing::error!(peer = ?self.peer, user = %route.user.name, files = %names.join(","), error = %e, "mail delivery failed: stored, but not recorded; the sender will send it again");
+                    return Reply::new(451, "4.3.0", "local error; try again later");
+                }
+                tracing::info!(
+                    peer = ?self.peer,
+                    user = %route.user.name,
+                    recipient = %route.address,
+                    sender = %sender,
                     tls = self.secure,
                     message_id = mail.message_id.as_deref().unwrap_or(""),
                     files = %names.join(","),
@@ -398,6 +432,7 @@ impl Conversation {
                 Reply::new(250, "2.0.0", format!("{} file(s) received", names.len()))
             }
             Err(e) => {
+                drop(claim);
                 tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, detail = ?e, "mail delivery failed");
                 match e {
                     FileError::TooLarge => {
