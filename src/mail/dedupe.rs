@@ -2,16 +2,17 @@
 //! account's delivered messages are recorded in `mail_deliveries` under a key made of the
 //! Message-ID and the SHA-256 of every attachment (without a Message-ID: the hashes, the
 //! envelope sender and the subject). A delivery first [`claim`]s its key: a key already recorded
-//! is a duplicate, answered 250 with nothing stored; otherwise the row is inserted in a
-//! transaction that stays open while the attachments are made durable and is committed, with
-//! the names they got, before the 250. A concurrent delivery of the same message waits on that
-//! row (PostgreSQL: its key; SQLite: the one writer) and then finds it.
+//! is a duplicate, answered 250 with nothing stored; otherwise the attachments are made durable
+//! and the record is written ([`Claim::delivered`]) before the 250. No transaction is held
+//! while the files are written, so the inbox and the upload path's own writes never wait for
+//! a mail delivery.
 //!
-//! Known limit: a server killed after the attachments are in the inbox and before the commit
-//! never answered 250, so the MTA sends the message again and it is stored a second time.
+//! Known limits: a server killed after the attachments are in the inbox and before the record
+//! never answered 250, so the MTA sends the message again and it is stored a second time; two
+//! connections delivering the same message at the same moment both store it (logged).
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::attachments::Mail;
 use crate::clock::now;
@@ -78,15 +79,14 @@ pub enum Claimed {
     New(Claim),
 }
 
-/// A message being delivered: its row is inserted, uncommitted, until [`Claim::delivered`].
-/// Dropped without that, nothing is recorded.
+/// A message being delivered, not recorded yet: [`Claim::delivered`] records it once its
+/// attachments are durable. Dropped without that, nothing is recorded.
 pub struct Claim {
-    tx: Transaction<'static, Any>,
     user: String,
     key: MessageKey,
 }
 
-/// Claims `key` for `user`.
+/// Claims `key` for `user`: a duplicate when the account received the message before.
 ///
 /// # Errors
 /// The database's error.
@@ -94,55 +94,47 @@ pub async fn claim(db: &Db, user: &str, key: MessageKey) -> Result<Claimed, sqlx
     if let Some(found) = recorded(db, user, &key).await? {
         return Ok(found);
     }
-    let mut tx = db.pool().begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO mail_deliveries \
-         (user_name, message_key, message_id, sender, sha256s, names, delivered_at) \
-         VALUES ($1, $2, $3, $4, $5, '[]', $6)",
-    )
-    .bind(user)
-    .bind(key.as_str())
-    .bind(key.message_id.clone())
-    .bind(key.sender.clone())
-    .bind(serde_json::to_string(&key.sha256s).unwrap_or_default())
-    .bind(now())
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Ok(_) => Ok(Claimed::New(Claim {
-            tx,
-            user: user.to_owned(),
-            key,
-        })),
-        // Delivered meanwhile by another connection.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            drop(tx);
-            recorded(db, user, &key)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)
-        }
-        Err(e) => Err(e),
-    }
+    Ok(Claimed::New(Claim {
+        user: user.to_owned(),
+        key,
+    }))
 }
 
 impl Claim {
-    /// Records the names the attachments got and commits: from now on the message is a
-    /// duplicate for this account.
+    /// Records the message with the names its attachments got: from now on it is a duplicate
+    /// for this account. A record another connection made meanwhile (the same message
+    /// delivered twice at once) is kept, and this delivery is logged.
     ///
     /// # Errors
     /// The database's error; then nothing is recorded.
-    pub async fn delivered(mut self, names: &[String]) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE mail_deliveries SET names = $1, delivered_at = $2 \
-             WHERE user_name = $3 AND message_key = $4",
+    pub async fn delivered(self, db: &Db, names: &[String]) -> Result<(), sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO mail_deliveries \
+             (user_name, message_key, message_id, sender, sha256s, names, delivered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(serde_json::to_string(names).unwrap_or_default())
-        .bind(now())
         .bind(&self.user)
         .bind(self.key.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        self.tx.commit().await
+        .bind(self.key.message_id.clone())
+        .bind(self.key.sender.clone())
+        .bind(serde_json::to_string(&self.key.sha256s).unwrap_or_default())
+        .bind(serde_json::to_string(names).unwrap_or_default())
+        .bind(now())
+        .execute(db.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tracing::warn!(
+                    user = %self.user,
+                    message_id = self.key.message_id.as_deref().unwrap_or(""),
+                    files = %names.join(","),
+                    "mail delivered twice at once: both deliveries stored"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

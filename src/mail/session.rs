@@ -382,8 +382,8 @@ impl Conversation {
     }
 
     /// Delivers `mail` to `route`'s account, once: a message the account received before is
-    /// answered 250 and not stored again; a new one is recorded in the same transaction that
-    /// is committed once its attachments are durable, before the 250.
+    /// answered 250 and not stored again; a new one is recorded once its attachments are
+    /// durable, before the 250.
     async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
         let sender = self.sender.as_deref().unwrap_or("");
         let key = MessageKey::of(mail, sender);
@@ -415,7 +415,7 @@ impl Conversation {
             delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
         match delivered {
             Ok(names) => {
-                if let Err(e) = claim.delivered(&names).await {
+                if let Err(e) = claim.delivered(db, &names).await {
                     tracing::error!(peer = ?self.peer, user = %route.user.name, files = %names.join(","), error = %e, "mail delivery failed: stored, but not recorded; the sender will send it again");
                     return Reply::new(451, "4.3.0", "local error; try again later");
                 }
