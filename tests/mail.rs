@@ -717,3 +717,42 @@ async fn a_message_delivered_twice_is_stored_once(backend: Backend) {
         2
     );
 }
+
+on_both_backends!(
+    a_format_in_the_address_overrides_the_extension,
+    super::a_format_in_the_address_overrides_the_extension
+);
+/// `+csv` in the address sets the parser of every attachment of the message through the core's
+/// per-file format: a CSV named `orders.txt` is processed into `done/` with its rows; without
+/// it, the same file is rejected for its extension.
+async fn a_format_in_the_address_overrides_the_extension(backend: Backend) {
+    let server = server(backend, &[]).await;
+    add_mail_user(&server, "alice");
+    let txt = write_file(
+        server.env.dir.path(),
+        "orders.txt",
+        orders_csv("1234", &["X1", "X2"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(&server, "edi+alice+csv@orders.example", "orders.txt", &txt);
+    let (ok, transcript) = swaks_owned(&args);
+    assert!(ok, "{transcript}\n{}", server.log());
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["orders.txt"], "errors: {error:?}\n{}", server.log());
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM inbox_file_formats").await,
+        0
+    );
+    // Without the format, the extension decides: rejected.
+    let args = smtp_with_attachment(&server, "edi+alice@orders.example", "orders.txt", &txt);
+    let (ok, transcript) = swaks_owned(&args);
+    assert!(ok, "{transcript}");
+    wait_placed(&home, 2);
+    let (_, error) = placed(&home);
+    assert_eq!(error.len(), 1, "{error:?}");
+}

@@ -12,7 +12,7 @@ CREATE TABLE user_mail_senders (
 -- 250) is stored once. message_key: the SHA-256 (hex) of the Message-ID and the attachments'
 -- SHA-256s, or, for a message without Message-ID, of the attachments' SHA-256s, the envelope
 -- sender and the subject. sha256s and names: JSON arrays, in message order. The row is written
--- in the transaction that is committed once every attachment is durable, before the 250.
+-- once every attachment is durable, before the 250.
 CREATE TABLE mail_deliveries (
     user_name    TEXT    NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     message_key  TEXT    NOT NULL,
@@ -22,4 +22,17 @@ CREATE TABLE mail_deliveries (
     names        TEXT    NOT NULL,
     delivered_at BIGINT  NOT NULL,
     PRIMARY KEY (user_name, message_key)
+);
+
+-- A format that overrides one inbox file's extension (mail's +ext, for every attachment of a
+-- message), set by the upload path before the file is published and read by the inbox
+-- processor instead of the extension. inode: the file's inode, so a row left by an upload that
+-- never completed can't apply to another file of that name. Rows go once the file is committed.
+CREATE TABLE inbox_file_formats (
+    user_name TEXT    NOT NULL,
+    file_name TEXT    NOT NULL,
+    inode     BIGINT  NOT NULL,
+    format    TEXT    NOT NULL,
+    set_at    BIGINT  NOT NULL,
+    PRIMARY KEY (user_name, file_name, inode)
 );

@@ -90,6 +90,44 @@ impl PartnerFiles {
     }
 }
 
+impl PartnerFiles {
+    /// As [`PartnerFiles::begin_upload`], for a file of the inbox that the inbox processor is to
+    /// read as `format` (one of [`crate::users::FORMATS`]) whatever its extension: the format is
+    /// recorded for the staged file (its name and inode, which the commit keeps) before any
+    /// byte is written, so it is there whenever the file is published.
+    ///
+    /// # Errors
+    /// As [`PartnerFiles::begin_upload`]; [`FileError::InvalidName`] for an unknown format or a
+    /// file outside the inbox; [`FileError::Io`] when the format can't be recorded.
+    pub async fn begin_upload_as(
+        &self,
+        wire: &str,
+        mode: UploadMode,
+        format: &str,
+    ) -> Result<Upload, FileError> {
+        let path = self.changeable(wire)?;
+        let name = path.file_name().map(str::to_owned);
+        let (Some(name), true) = (name, path.is_in_inbox()) else {
+            return Err(FileError::InvalidName);
+        };
+        if !crate::users::FORMATS.contains(&format) {
+            return Err(FileError::InvalidName);
+        }
+        let upload = self.begin_upload(wire, mode).await?;
+        let inode = std::os::unix::fs::MetadataExt::ino(&upload.file().metadata()?);
+        let Some(ledger) = &self.0.formats else {
+            return Err(FileError::Io(io::Error::other(
+                "per-file formats are not recorded by this server",
+            )));
+        };
+        ledger
+            .set_file_format(&self.partner().user, &name, inode, format)
+            .await
+            .map_err(|e| FileError::Io(io::Error::other(e)))?;
+        Ok(upload)
+    }
+}
+
 impl Upload {
     fn start(
         session: PartnerFiles,
