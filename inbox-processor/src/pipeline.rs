@@ -322,7 +322,7 @@ impl Pipeline {
         // A format recorded for this very file (mail's `+ext`) wins over the account's.
         let own_format = self
             .ledger
-            .file_format(&uploader.user, &row.name, opened.inode)
+            .file_format(&uploader.user, &row.name, opened)
             .await?;
         let with_own_format;
         let uploader = match &own_format {

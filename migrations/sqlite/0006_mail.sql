@@ -25,13 +25,16 @@ CREATE TABLE mail_deliveries (
 );
 
 -- A format that overrides one inbox file's extension (mail's +ext, for every attachment of a
--- message), set by the upload path before the file is published and read by the inbox
--- processor instead of the extension. inode: the file's inode, so a row left by an upload that
--- never completed can't apply to another file of that name. Rows go once the file is committed.
+-- message), recorded by the upload path when the file is complete and before it is published,
+-- and read by the inbox processor instead of the extension. inode, size and mtime_ns: the
+-- file's identity as the inbox sees it, so a row left by an upload that never got its name
+-- can't apply to another file. Rows go once the file is committed.
 CREATE TABLE inbox_file_formats (
     user_name TEXT    NOT NULL,
     file_name TEXT    NOT NULL,
     inode     INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
     format    TEXT    NOT NULL,
     set_at    INTEGER NOT NULL,
     PRIMARY KEY (user_name, file_name, inode)

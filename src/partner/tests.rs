@@ -476,21 +476,25 @@ async fn an_upload_with_its_own_format_records_it_for_the_published_file() {
     })
     .await
     .unwrap();
-    let inode = std::os::unix::fs::MetadataExt::ino(
+    let identity = inbox_processor::ledger::Identity::of(
         &std::fs::metadata(fx.home.join("orders.txt")).unwrap(),
     );
     assert_eq!(
         fx.ledger
-            .file_format("alice", "orders.txt", inode)
+            .file_format("alice", "orders.txt", identity)
             .await
             .unwrap()
             .as_deref(),
         Some("csv")
     );
     // Another file of that name (another inode) does not carry it.
+    let other = inbox_processor::ledger::Identity {
+        inode: identity.inode + 1,
+        ..identity
+    };
     assert_eq!(
         fx.ledger
-            .file_format("alice", "orders.txt", inode + 1)
+            .file_format("alice", "orders.txt", other)
             .await
             .unwrap(),
         None

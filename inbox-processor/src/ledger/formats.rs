@@ -1,20 +1,20 @@
 //! Per-file formats: a format that overrides one inbox file's extension, set by whoever puts the
-//! file in the inbox (the upload path, for mail's `+ext`) before the file is published, under
-//! the file's name and inode, and read when the file is judged. Rows of a file go once it is
-//! committed; a row left by an upload that never completed names an inode no published file
-//! has, so it applies to nothing.
+//! file in the inbox (the upload path, for mail's `+ext`) once the file is complete and before
+//! it is published, under the file's name and [`Identity`] (inode, size, mtime), and read when
+//! the file is judged. Rows of a file go once it is committed; a row left by an upload that
+//! never got its name names an identity no published file has, so it applies to nothing.
 
 use sqlx::Row;
 
-use super::{Ledger, LedgerError};
+use super::{Identity, Ledger, LedgerError};
 
-/// An inode as stored (the column is a signed 64-bit integer).
-fn stored(inode: u64) -> i64 {
-    i64::from_ne_bytes(inode.to_ne_bytes())
+/// An unsigned number as stored (the columns are signed 64-bit integers).
+fn stored(n: u64) -> i64 {
+    i64::from_ne_bytes(n.to_ne_bytes())
 }
 
 impl Ledger {
-    /// Records that the file `name` with `inode` in `user`'s inbox is to be read as `format`.
+    /// Records that the file `name` with `identity` in `user`'s inbox is to be read as `format`.
     ///
     /// # Errors
     /// [`LedgerError::Db`].
@@ -22,17 +22,21 @@ impl Ledger {
         &self,
         user: &str,
         name: &str,
-        inode: u64,
+        identity: Identity,
         format: &str,
     ) -> Result<(), LedgerError> {
         sqlx::query(
-            "INSERT INTO inbox_file_formats (user_name, file_name, inode, format, set_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_name, file_name, inode) DO UPDATE SET format = $4, set_at = $5",
+            "INSERT INTO inbox_file_formats \
+             (user_name, file_name, inode, size, mtime_ns, format, set_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_name, file_name, inode) \
+             DO UPDATE SET size = $4, mtime_ns = $5, format = $6, set_at = $7",
         )
         .bind(user)
         .bind(name)
-        .bind(stored(inode))
+        .bind(stored(identity.inode))
+        .bind(stored(identity.size))
+        .bind(identity.mtime_ns)
         .bind(format)
         .bind(super::now_ms() / 1000)
         .execute(&self.pool)
@@ -40,7 +44,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// The format recorded for the file `name` with `inode` in `user`'s inbox, if any.
+    /// The format recorded for the file `name` with `identity` in `user`'s inbox, if any.
     ///
     /// # Errors
     /// [`LedgerError::Db`].
@@ -48,15 +52,17 @@ impl Ledger {
         &self,
         user: &str,
         name: &str,
-        inode: u64,
+        identity: Identity,
     ) -> Result<Option<String>, LedgerError> {
         let row = sqlx::query(
-            "SELECT format FROM inbox_file_formats \
-             WHERE user_name = $1 AND file_name = $2 AND inode = $3",
+            "SELECT format FROM inbox_file_formats WHERE user_name = $1 AND file_name = $2 \
+             AND inode = $3 AND size = $4 AND mtime_ns = $5",
         )
         .bind(user)
         .bind(name)
-        .bind(stored(inode))
+        .bind(stored(identity.inode))
+        .bind(stored(identity.size))
+        .bind(identity.mtime_ns)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.try_get("format")).transpose()?)
