@@ -76,7 +76,8 @@ impl Core {
             outbox.clone(),
             metrics.clone(),
         )
-        .with_inbox_ftp_plain(config.inbox_ftp_plain);
+        .with_inbox_ftp_plain(config.inbox_ftp_plain)
+        .with_file_formats(inbox_processor::Ledger::new(db.pool().clone()));
         let accounts = Accounts::new(users.clone(), gate.sessions().clone());
         let config = Arc::new(config);
         let replies = Replies::new(db, config.clone(), metrics.clone());

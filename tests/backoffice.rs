@@ -1033,3 +1033,77 @@ on_both_backends!(
     users_api_carries_the_plain_ftp_policy,
     super::users_api_carries_the_plain_ftp_policy
 );
+
+/// `mail_senders` through the users API: set at creation (lower-cased), replaced by a PATCH,
+/// a bad pattern refused without making or changing anything.
+async fn users_api_carries_the_mail_senders(backend: Backend) {
+    let api = Api::new(backend).await;
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "bad", "customer": "B", "mail_senders": ["not-an-address"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    assert!(
+        error_text(&value).contains("invalid mail sender"),
+        "{value}"
+    );
+    let (status, _) = api.call(Method::GET, "/api/v1/users/bad", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, value) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"name": "acme", "customer": "ACME", "protocols": ["sftp", "mail"],
+                        "mail_senders": ["Orders@Partner.Example"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(
+        value["user"]["mail_senders"],
+        json!(["orders@partner.example"])
+    );
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"mail_senders": ["*@edi.example", "orders@partner.example"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(
+        value["user"]["mail_senders"],
+        json!(["*@edi.example", "orders@partner.example"])
+    );
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"mail_senders": ["*@*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    let (_, value) = api.call(Method::GET, "/api/v1/users/acme", None).await;
+    assert_eq!(
+        value["user"]["mail_senders"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let (status, value) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/acme",
+            Some(json!({"mail_senders": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["user"]["mail_senders"], json!([]));
+}
+
+on_both_backends!(
+    users_api_carries_the_mail_senders,
+    super::users_api_carries_the_mail_senders
+);

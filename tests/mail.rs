@@ -61,6 +61,22 @@ fn nothing_stored(home: &Path) {
     assert!(done.is_empty() && error.is_empty(), "{done:?} {error:?}");
 }
 
+/// Adds `name` with the mail protocol, accepting mail from every address of partner.example (the
+/// senders the tests use).
+fn add_mail_user(server: &TestServer, name: &str) {
+    server.add_user(name, &format!("{name}-password"), MAIL);
+    mail_sender(server, &["add", name, "*@partner.example"]);
+}
+
+/// Runs `freightdrop user mail-sender ARGS`; panics when it fails.
+fn mail_sender(server: &TestServer, args: &[&str]) -> String {
+    let mut all = vec!["user", "mail-sender"];
+    all.extend_from_slice(args);
+    let out = server.env.cli(&all, None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 async fn server(backend: Backend, extra: &[&str]) -> TestServer {
     let mut args = vec!["--mail-domain", DOMAIN];
     args.extend_from_slice(extra);
@@ -73,7 +89,7 @@ on_both_backends!(
 );
 async fn a_mailed_csv_order_is_processed_into_done(backend: Backend) {
     let server = server(backend, &[]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     let csv = write_file(
         server.env.dir.path(),
         "orders.csv",
@@ -108,9 +124,9 @@ async fn a_mailed_csv_order_is_processed_into_done(backend: Backend) {
 #[tokio::test]
 async fn refused_recipients_get_a_550_and_nothing_is_stored() {
     let server = server(Backend::Sqlite, &[]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     server.add_user("bob", "bob-password", &[]);
-    server.add_user("dora", "dora-password", MAIL);
+    add_mail_user(&server, "dora");
     let out = server.env.cli(&["user", "disable", "dora"], None);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let csv = write_file(
@@ -170,7 +186,7 @@ async fn refused_recipients_get_a_550_and_nothing_is_stored() {
 #[tokio::test]
 async fn messages_over_the_size_limit_are_refused() {
     let server = server(Backend::Sqlite, &["--mail-max-size", "4096"]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     let big = orders_csv("1234", &["B1"; 60]);
     assert!(big.len() > 4096);
     let csv = write_file(server.env.dir.path(), "big.csv", big.as_bytes());
@@ -210,7 +226,7 @@ async fn messages_over_the_size_limit_are_refused() {
 #[tokio::test]
 async fn a_message_without_attachments_is_refused() {
     let server = server(Backend::Sqlite, &[]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     let port = server.port("smtp").to_string();
     let (ok, transcript) = swaks(&[
         "--server",
@@ -247,8 +263,8 @@ async fn lmtp_over_a_unix_socket_answers_per_recipient() {
         ],
     );
     assert!(server.addr_opt("smtp").is_none());
-    server.add_user("alice", "alice-password", MAIL);
-    server.add_user("carol", "carol-password", MAIL);
+    add_mail_user(&server, "alice");
+    add_mail_user(&server, "carol");
     let csv = write_file(
         server.env.dir.path(),
         "l.csv",
@@ -289,7 +305,7 @@ async fn lmtp_over_a_unix_socket_answers_per_recipient() {
 #[tokio::test]
 async fn a_disk_problem_answers_451_so_the_sender_tries_again() {
     let server = server(Backend::Sqlite, &[]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     // The home is gone and a plain file stands in its place: nothing can be stored there.
     let home = server.env.home("alice");
     std::fs::remove_dir_all(&home).expect("remove the home");
@@ -326,8 +342,8 @@ async fn recipients_are_capped_and_connections_pass_the_gate_admission() {
         ],
     )
     .await;
-    server.add_user("alice", "alice-password", MAIL);
-    server.add_user("carol", "carol-password", MAIL);
+    add_mail_user(&server, "alice");
+    add_mail_user(&server, "carol");
     let csv = write_file(
         server.env.dir.path(),
         "c.csv",
@@ -364,7 +380,7 @@ async fn recipients_are_capped_and_connections_pass_the_gate_admission() {
 #[tokio::test]
 async fn starttls_with_the_ftps_certificate_then_delivery() {
     let server = server(Backend::Sqlite, &[]).await;
-    server.add_user("alice", "alice-password", MAIL);
+    add_mail_user(&server, "alice");
     let csv = write_file(
         server.env.dir.path(),
         "tls.csv",
@@ -412,4 +428,331 @@ async fn starttls_with_the_ftps_certificate_then_delivery() {
     wait_placed(&home, 1);
     assert_eq!(placed(&home).0, ["tls.csv"]);
     assert!(server.log().contains("tls=true"), "{}", server.log());
+}
+
+/// swaks arguments that send a one-order CSV attachment from `from` to `to` over SMTP.
+fn order_from(server: &TestServer, from: &str, to: &str, csv: &Path) -> Vec<String> {
+    let mut args = vec!["--from".to_owned(), from.to_owned()];
+    args.extend(smtp_with_attachment(server, to, "s.csv", csv));
+    args
+}
+
+fn swaks_owned(args: &[String]) -> (bool, String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    swaks(&args)
+}
+
+on_both_backends!(
+    only_the_senders_an_account_lists_may_mail_it,
+    super::only_the_senders_an_account_lists_may_mail_it
+);
+/// An account with the mail protocol and no sender accepts no mail; once it lists an address
+/// and a `*@domain`, mail from those is accepted (case does not matter) and every other sender,
+/// the null sender too, is refused at RCPT with a 550, logged, and leaves nothing behind.
+async fn only_the_senders_an_account_lists_may_mail_it(backend: Backend) {
+    let server = server(backend, &[]).await;
+    server.add_user("alice", "alice-password", MAIL);
+    let out = server.env.cli(&["user", "show", "alice"], None);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("mail senders:  (none: no mail is accepted)"),
+        "{shown}"
+    );
+    let csv = write_file(
+        server.env.dir.path(),
+        "s.csv",
+        orders_csv("1234", &["S1"]).as_bytes(),
+    );
+    let to = "edi+alice@orders.example";
+    let (ok, transcript) = swaks_owned(&order_from(&server, "orders@partner.example", to, &csv));
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("550 5.7.1 this account accepts mail from no sender"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("354"), "{transcript}");
+
+    let said = mail_sender(&server, &["add", "alice", "Orders@Partner.Example"]);
+    assert!(
+        said.contains("alice accepts mail from orders@partner.example"),
+        "{said}"
+    );
+    mail_sender(&server, &["add", "alice", "*@EDI.example"]);
+    let again = server.env.cli(
+        &[
+            "user",
+            "mail-sender",
+            "add",
+            "alice",
+            "orders@partner.example",
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+    assert!(common::stderr(&again).contains("already accepts mail from"));
+    let bad = server.env.cli(
+        &["user", "mail-sender", "add", "alice", "partner.example"],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(common::stderr(&bad).contains("invalid mail sender"));
+    let out = server.env.cli(&["user", "show", "alice"], None);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("mail sender:   *@edi.example"), "{shown}");
+    assert!(
+        shown.contains("mail sender:   orders@partner.example"),
+        "{shown}"
+    );
+
+    // Allowed: the exact address (in another case) and any address of the listed domain.
+    for from in ["ORDERS@partner.example", "someone@edi.example"] {
+        let (ok, transcript) = swaks_owned(&order_from(&server, from, to, &csv));
+        assert!(ok, "{from}:\n{transcript}");
+    }
+    let home = server.env.home("alice");
+    wait_placed(&home, 2);
+    assert_eq!(placed(&home).0.len(), 2, "{}", server.log());
+
+    // Refused: another address of the exact address's domain, a subdomain, the null sender.
+    for from in ["other@partner.example", "x@sub.edi.example", "<>"] {
+        let (ok, transcript) = swaks_owned(&order_from(&server, from, to, &csv));
+        assert!(!ok, "{from} accepted:\n{transcript}");
+        assert!(
+            transcript.contains("550 5.7.1 this account does not accept mail from this sender"),
+            "{from}:\n{transcript}"
+        );
+        assert!(!transcript.contains("354"), "{from}:\n{transcript}");
+    }
+    let log = server.log();
+    let refusal = log
+        .lines()
+        .find(|l| {
+            l.contains("mail recipient refused") && l.contains("sender=other@partner.example")
+        })
+        .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    assert!(refusal.contains("WARN"), "{refusal}");
+    assert!(
+        refusal.contains("recipient=edi+alice@orders.example"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("peer=Some(127.0.0.1:"), "{refusal}");
+    // Nothing more stored than the two accepted messages.
+    assert_eq!(names_in(&home), Vec::<String>::new());
+    assert_eq!(placed(&home).0.len(), 2);
+
+    // Removed, the domain's senders are refused again.
+    let said = mail_sender(&server, &["remove", "alice", "*@edi.example"]);
+    assert!(
+        said.contains("no longer accepts mail from *@edi.example"),
+        "{said}"
+    );
+    let (ok, transcript) = swaks_owned(&order_from(&server, "someone@edi.example", to, &csv));
+    assert!(!ok, "{transcript}");
+    let gone = server.env.cli(
+        &["user", "mail-sender", "remove", "alice", "*@edi.example"],
+        None,
+    );
+    assert!(!gone.status.success());
+    assert!(common::stderr(&gone).contains("has no mail sender"));
+}
+
+/// With `--mail-require-auth-results`, a message is accepted only when an
+/// Authentication-Results header of the trusted authserv-id says dkim=pass or spf=pass; any
+/// other message gets a 550 after DATA and leaves nothing behind.
+#[tokio::test]
+async fn required_authentication_results_are_checked_after_data() {
+    let server = server(
+        Backend::Sqlite,
+        &[
+            "--mail-require-auth-results",
+            "--mail-trusted-authserv-id",
+            "mx.site.example",
+        ],
+    )
+    .await;
+    add_mail_user(&server, "alice");
+    let csv = write_file(
+        server.env.dir.path(),
+        "s.csv",
+        orders_csv("1234", &["A1"]).as_bytes(),
+    );
+    let to = "edi+alice@orders.example";
+    let refused = "550 5.7.1 sender not authenticated";
+    for header in [
+        None,
+        Some("Authentication-Results: evil.example; dkim=pass header.d=partner.example"),
+        Some("Authentication-Results: mx.site.example; dkim=fail; spf=softfail smtp.mailfrom=partner.example"),
+    ] {
+        let mut args = order_from(&server, "orders@partner.example", to, &csv);
+        if let Some(header) = header {
+            args.extend(["--add-header".to_owned(), header.to_owned()]);
+        }
+        let (ok, transcript) = swaks_owned(&args);
+        assert!(!ok, "{header:?} accepted:\n{transcript}");
+        assert!(transcript.contains("354"), "{header:?}:\n{transcript}");
+        assert!(transcript.contains(refused), "{header:?}:\n{transcript}");
+    }
+    nothing_stored(&server.env.home("alice"));
+    assert!(server
+        .log()
+        .contains("mail refused: no dkim=pass or spf=pass"));
+    for header in [
+        "Authentication-Results: mx.site.example; dkim=pass header.d=partner.example",
+        "Authentication-Results: MX.site.example 1; spf=pass (sender authorized) smtp.mailfrom=partner.example",
+    ] {
+        let mut args = order_from(&server, "orders@partner.example", to, &csv);
+        args.extend(["--add-header".to_owned(), header.to_owned()]);
+        let (ok, transcript) = swaks_owned(&args);
+        assert!(ok, "{header}:\n{transcript}");
+    }
+    let home = server.env.home("alice");
+    wait_placed(&home, 2);
+    assert_eq!(placed(&home).0.len(), 2, "{}", server.log());
+}
+
+/// A whole message with `message_id` and one CSV attachment `name` holding `csv`, as an MTA
+/// would send it again byte for byte.
+fn raw_message(message_id: &str, name: &str, csv: &str) -> String {
+    format!(
+        "From: orders@partner.example\r\nTo: edi+alice@orders.example\r\nSubject: orders\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+         Content-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n\
+         Content-Type: text/csv\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\n\
+         {csv}\r\n--B--\r\n"
+    )
+}
+
+on_both_backends!(
+    a_message_delivered_twice_is_stored_once,
+    super::a_message_delivered_twice_is_stored_once
+);
+/// The same message sent again (an MTA retrying after a lost 250) is answered 250 and stores
+/// nothing: one file processed, one shipment. Another attachment under the same Message-ID is
+/// another message, and is delivered.
+async fn a_message_delivered_twice_is_stored_once(backend: Backend) {
+    let server = server(backend, &[]).await;
+    add_mail_user(&server, "alice");
+    let dir = server.env.dir.path();
+    let first = write_file(
+        dir,
+        "first.eml",
+        raw_message(
+            "retry-1@partner.example",
+            "once.csv",
+            &orders_csv("1234", &["D1"]),
+        )
+        .as_bytes(),
+    );
+    let port = server.port("smtp").to_string();
+    let send = |file: &Path| {
+        let data = format!("@{}", file.display());
+        swaks(&[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--to",
+            "edi+alice@orders.example",
+            "--data",
+            &data,
+        ])
+    };
+    let (ok, transcript) = send(&first);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 1 file(s) received"),
+        "{transcript}"
+    );
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    let (ok, transcript) = send(&first);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 already received; not stored again"),
+        "{transcript}"
+    );
+    assert!(server
+        .log()
+        .contains("mail duplicate: delivered before, nothing stored"));
+    assert_eq!(names_in(&home), Vec::<String>::new());
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["once.csv"], "{error:?}");
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        1
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM inbox_files").await,
+        1
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM mail_deliveries").await,
+        1
+    );
+
+    // The same Message-ID with another attachment is delivered.
+    let second = write_file(
+        dir,
+        "second.eml",
+        raw_message(
+            "retry-1@partner.example",
+            "other.csv",
+            &orders_csv("1234", &["D2"]),
+        )
+        .as_bytes(),
+    );
+    let (ok, transcript) = send(&second);
+    assert!(ok, "{transcript}");
+    assert!(
+        transcript.contains("250 2.0.0 1 file(s) received"),
+        "{transcript}"
+    );
+    wait_placed(&home, 2);
+    let (mut done, _) = placed(&home);
+    done.sort();
+    assert_eq!(done, ["once.csv", "other.csv"]);
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+}
+
+on_both_backends!(
+    a_format_in_the_address_overrides_the_extension,
+    super::a_format_in_the_address_overrides_the_extension
+);
+/// `+csv` in the address sets the parser of every attachment of the message through the core's
+/// per-file format: a CSV named `orders.txt` is processed into `done/` with its rows; without
+/// it, the same file is rejected for its extension.
+async fn a_format_in_the_address_overrides_the_extension(backend: Backend) {
+    let server = server(backend, &[]).await;
+    add_mail_user(&server, "alice");
+    let txt = write_file(
+        server.env.dir.path(),
+        "orders.txt",
+        orders_csv("1234", &["X1", "X2"]).as_bytes(),
+    );
+    let args = smtp_with_attachment(&server, "edi+alice+csv@orders.example", "orders.txt", &txt);
+    let (ok, transcript) = swaks_owned(&args);
+    assert!(ok, "{transcript}\n{}", server.log());
+    let home = server.env.home("alice");
+    wait_placed(&home, 1);
+    let (done, error) = placed(&home);
+    assert_eq!(done, ["orders.txt"], "errors: {error:?}\n{}", server.log());
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM shipments").await,
+        2
+    );
+    assert_eq!(
+        count(&server.env, "SELECT COUNT(*) FROM inbox_file_formats").await,
+        0
+    );
+    // Without the format, the extension decides: rejected.
+    let args = smtp_with_attachment(&server, "edi+alice@orders.example", "orders.txt", &txt);
+    let (ok, transcript) = swaks_owned(&args);
+    assert!(ok, "{transcript}");
+    wait_placed(&home, 2);
+    let (_, error) = placed(&home);
+    assert_eq!(error.len(), 1, "{error:?}");
 }

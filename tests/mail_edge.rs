@@ -21,6 +21,9 @@ async fn server() -> TestServer {
     let server = TestServer::start(Backend::Sqlite, &["--mail-domain", DOMAIN]).await;
     server.add_user("alice", "alice-password", MAIL);
     server
+        .env
+        .allow_mail_senders("alice", &["*@partner.example"]);
+    server
 }
 
 /// Runs the Python `script` with the SMTP port as `PORT` and `TO` as the recipient; returns

@@ -123,6 +123,9 @@ fn start_on_socket(env: TestEnv, socket: &Path) -> TestServer {
 async fn relayed_csv_is_processed(path: Path3) {
     let (server, postfix) = freightdrop_behind_postfix(path).await;
     server.add_user("alice", "alice-password", MAIL);
+    server
+        .env
+        .allow_mail_senders("alice", &["*@partner.example"]);
     let csv = csv_file(&server.env, "relayed.csv", &["P1", "P2", "P3"]);
     send_to_postfix(
         postfix.port,
@@ -168,6 +171,9 @@ async fn a_recipient_freightdrop_refuses_bounces_in_postfix() {
     for path in [Path3::Smtp, Path3::LmtpUnix] {
         let (server, postfix) = freightdrop_behind_postfix(path).await;
         server.add_user("alice", "alice-password", MAIL);
+        server
+            .env
+            .allow_mail_senders("alice", &["*@partner.example"]);
         let csv = csv_file(&server.env, "nobody.csv", &["N1"]);
         send_to_postfix(
             postfix.port,
@@ -211,6 +217,7 @@ async fn mail_sent_while_freightdrop_is_down_is_delivered_once_it_is_up() {
     let postfix = Postfix::start(&[(DOMAIN, "lmtp:unix:{sock}/lmtp.sock"), SENDER_DOMAIN], "");
     let env = TestEnv::new(Backend::Sqlite).await;
     env.add_user("alice", "1234", "alice-password", MAIL);
+    env.allow_mail_senders("alice", &["*@partner.example"]);
     let csv = csv_file(&env, "late.csv", &["D1", "D2"]);
     let to = "edi+alice@orders.example";
     send_to_postfix(postfix.port, to, "late.csv", &csv);

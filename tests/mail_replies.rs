@@ -2,8 +2,8 @@
 //! with Python's `smtplib` (`tests/mail/send.py`), replies received by `aiosmtpd` as the relay
 //! on 127.0.0.1 (`tests/mail/relay.py`, one stored message and envelope per reply), parsed here
 //! with `mail-parser`. A rejected file is mailed back with both attachments, the RFC 3834
-//! headers and the null envelope sender; a null sender, an auto-submitted and a bulk message
-//! get none; a relay that is down delays the reply, which arrives once it is up; the hourly
+//! headers and the null envelope sender; a daemon sender, an auto-submitted, a bulk and a list
+//! message get none (a null sender is refused at RCPT); a relay that is down delays the reply, which arrives once it is up; the hourly
 //! cap holds.
 
 mod common;
@@ -169,6 +169,9 @@ async fn server(backend: Backend, relay_port: u16, extra: &[&str]) -> TestServer
     let server = TestServer::start(backend, &args).await;
     server.add_user("alice", "alice-password", MAIL);
     server
+        .env
+        .allow_mail_senders("alice", &["*@partner.example", "*@mx.partner.example"]);
+    server
 }
 
 on_both_backends!(
@@ -307,12 +310,19 @@ async fn no_reply_to_a_null_sender_an_auto_submitted_or_a_bulk_message() {
     let server = server(Backend::Sqlite, port, &[]).await;
     let relay = Relay::start(port, &server.env.dir.path().join("relay"));
     let dir = server.env.dir.path();
-    send(
-        &server,
-        "",
-        "bounce",
-        &[],
-        &[&write_file(dir, "a.csv", BAD_CSV)],
+    // The null sender is on no account's list of mail senders: refused at RCPT, so nothing is
+    // stored and there is nothing to answer.
+    let out = Command::new("python3")
+        .arg(script("send.py"))
+        .arg(server.port("smtp").to_string())
+        .args(["", TO, "bounce"])
+        .arg(write_file(dir, "a.csv", BAD_CSV))
+        .output()
+        .expect("run tests/mail/send.py");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && printed.contains("550"),
+        "{printed}"
     );
     send(
         &server,
@@ -347,7 +357,7 @@ async fn no_reply_to_a_null_sender_an_auto_submitted_or_a_bulk_message() {
         &server.env,
         "SELECT COUNT(*) FROM mail_files m JOIN inbox_files f ON f.id = m.inbox_file_id \
          WHERE f.state = 'error' AND m.no_reply IS NOT NULL",
-        5,
+        4,
         &server,
     )
     .await;
@@ -553,6 +563,9 @@ async fn replies_go_through_starttls_with_credentials() {
     )
     .await;
     server.add_user("alice", "alice-password", MAIL);
+    server
+        .env
+        .allow_mail_senders("alice", &["*@partner.example", "*@mx.partner.example"]);
     let relay = Relay::start_with(
         port,
         &server.env.dir.path().join("relay"),
@@ -634,6 +647,9 @@ async fn two_nodes_send_each_reply_once() {
 async fn without_a_relay_replies_are_queued_not_sent() {
     let server = TestServer::start(Backend::Sqlite, &["--mail-domain", DOMAIN]).await;
     server.add_user("alice", "alice-password", MAIL);
+    server
+        .env
+        .allow_mail_senders("alice", &["*@partner.example", "*@mx.partner.example"]);
     let bad = write_file(server.env.dir.path(), "kept.csv", BAD_CSV);
     send(&server, PARTNER, "kept", &[], &[&bad]);
     wait_count(
@@ -668,6 +684,7 @@ async fn a_reply_survives_a_kill_between_rejection_and_filing() {
     ];
     let env = TestEnv::new(Backend::Sqlite).await;
     env.add_user("alice", "1234", "alice-password", MAIL);
+    env.allow_mail_senders("alice", &["*@partner.example", "*@mx.partner.example"]);
     // The pipeline's test hook stops the worker handling `killed.csv` just after its commit.
     std::env::set_var("FREIGHTDROP_TEST_PAUSE_AFTER_COMMIT", "killed.csv");
     let mut server = TestServer::start_in(env, &args);

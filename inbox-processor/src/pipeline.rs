@@ -319,6 +319,22 @@ impl Pipeline {
             identity: opened,
             ..row.clone()
         };
+        // A format recorded for this very file (mail's `+ext`) wins over the account's.
+        let own_format = self
+            .ledger
+            .file_format(&uploader.user, &row.name, opened)
+            .await?;
+        let with_own_format;
+        let uploader = match &own_format {
+            Some(format) => {
+                with_own_format = Uploader {
+                    format: Some(format.clone()),
+                    ..uploader.clone()
+                };
+                &with_own_format
+            }
+            None => uploader,
+        };
         let streamed = match Format::from_name(&row.name, uploader.format.as_deref()) {
             Ok(Some(format @ (Format::Csv | Format::Ttm)))
                 if row.attempts <= self.settings.max_attempts
@@ -379,6 +395,13 @@ impl Pipeline {
         drop(conn);
         drop(turn);
         let committed = committed?;
+        if own_format.is_some() {
+            // Committed with its format: the row is no longer needed.
+            let _turn = self.write_turn().await;
+            self.ledger
+                .forget_file_formats(&uploader.user, &row.name)
+                .await?;
+        }
         self.hook(&self.pause_after_commit, &row.name).await;
         Ok(Some(committed))
     }

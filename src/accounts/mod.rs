@@ -1,5 +1,5 @@
 //! Changing partner accounts: the one service the backoffice and the command line call to add,
-//! change, disable, remove, re-password and re-key a user. Each change is made in the user store
+//! change, disable, remove, re-password and re-key a user and list who may mail it. Each change is made in the user store
 //! and then ends the open sessions it makes wrong: on this node at once, and on every other
 //! node and server process through the change feed in the database (`feed.rs`). It knows the
 //! store and the gate's session limits, not HTTP, the shell or any protocol.
@@ -123,6 +123,24 @@ impl Accounts {
             .await
     }
 
+    /// Lets `name` receive mail from `pattern`; returns the pattern as stored. Nothing ends: mail
+    /// checks the list at each recipient.
+    ///
+    /// # Errors
+    /// As [`UserStore::add_mail_sender`].
+    pub async fn add_mail_sender(&self, name: &str, pattern: &str) -> Result<String, UserError> {
+        self.store.add_mail_sender(name, pattern).await
+    }
+
+    /// Stops `name` receiving mail from `pattern`; the next recipient of a message from it is
+    /// refused.
+    ///
+    /// # Errors
+    /// As [`UserStore::remove_mail_sender`].
+    pub async fn remove_mail_sender(&self, name: &str, pattern: &str) -> Result<(), UserError> {
+        self.store.remove_mail_sender(name, pattern).await
+    }
+
     /// Ends the matching sessions on this node, then tells the other nodes.
     async fn end(&self, name: &str, endings: &[Ending]) -> Result<(), UserError> {
         if endings.is_empty() {
@@ -207,6 +225,7 @@ mod tests {
             max_upload_bytes: None,
             inbox_ftp_plain: None,
             keys: Vec::new(),
+            mail_senders: Vec::new(),
             created_at: 0,
             updated_at: 0,
             last_login_at: None,

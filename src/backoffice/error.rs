@@ -69,18 +69,21 @@ impl IntoResponse for ApiError {
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
-            UserError::NotFound(_) | UserError::KeyNotFound { .. } => {
+            UserError::NotFound(_)
+            | UserError::KeyNotFound { .. }
+            | UserError::MailSenderNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, e.to_string())
             }
-            UserError::Exists(_) | UserError::KeyExists { .. } => {
-                Self::new(StatusCode::CONFLICT, e.to_string())
-            }
+            UserError::Exists(_)
+            | UserError::KeyExists { .. }
+            | UserError::MailSenderExists { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
             UserError::InvalidName(_)
             | UserError::InvalidCustomer(_)
             | UserError::InvalidProtocol(_)
             | UserError::InvalidFormat(_)
             | UserError::InvalidLimit
             | UserError::InvalidInboxFtpPlain(_)
+            | UserError::InvalidMailSender(_)
             | UserError::Password(_)
             | UserError::Key(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             UserError::Home(_) | UserError::Db(_) => Self::internal(e),

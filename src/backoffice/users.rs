@@ -1,6 +1,6 @@
 //! `/api/v1/users`: partner accounts for staff: list, create (with a typed or generated
 //! password, shown once), read, change, disable and enable, delete, set or generate a password,
-//! add and remove SSH keys. Every change goes through the account service, which checks the
+//! add and remove SSH keys, set who may mail files (`mail_senders`). Every change goes through the account service, which checks the
 //! values and ends the open sessions the change makes wrong, on every node.
 
 use axum::extract::State;
@@ -15,7 +15,9 @@ use super::auth::Staffer;
 use super::error::ApiError;
 use super::request::{JsonBody, PathParam, QueryParams};
 use super::AppState;
-use crate::users::{InboxFtpPlain, NewUser, Password, ProtocolSet, PublicKey, UserChanges};
+use crate::users::{
+    check_mail_sender, InboxFtpPlain, NewUser, Password, ProtocolSet, PublicKey, UserChanges,
+};
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -54,6 +56,9 @@ struct CreateUser {
     max_upload_bytes: Option<u64>,
     /// `accept`, `require-rename` or `refuse`; absent or null follows the server's default.
     inbox_ftp_plain: Option<String>,
+    /// Who may mail files: addresses or `*@domain`; absent, none.
+    #[serde(default)]
+    mail_senders: Vec<String>,
 }
 
 /// A plain-FTP inbox policy from a request.
@@ -74,10 +79,14 @@ async fn create(
     staffer: Staffer,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
+    // Checked before the account is made, so a bad pattern makes nothing.
+    for pattern in &body.mail_senders {
+        check_mail_sender(pattern)?;
+    }
     let generated = body.password.is_none();
     let password = body.password.map_or_else(Password::generate, Password::new);
     let shown = generated.then(|| password.expose().to_owned());
-    let user = state
+    let mut user = state
         .core
         .accounts()
         .add(NewUser {
@@ -91,7 +100,14 @@ async fn create(
             inbox_ftp_plain: inbox_ftp_plain(body.inbox_ftp_plain)?,
         })
         .await?;
-    tracing::info!(admin = %staffer.name, user = %user.name, "user created");
+    if !body.mail_senders.is_empty() {
+        let changes = UserChanges {
+            mail_senders: Some(body.mail_senders),
+            ..UserChanges::default()
+        };
+        user = state.core.accounts().update(&user.name, changes).await?;
+    }
+    tracing::info!(admin = %staffer.name, user = %user.name, mail_senders = %user.mail_senders.join(","), "user created");
     Ok((
         StatusCode::CREATED,
         Json(json!({ "user": user, "generated_password": shown })),
@@ -130,6 +146,8 @@ struct UpdateUser {
     #[serde(default, deserialize_with = "nullable")]
     inbox_ftp_plain: Option<Option<String>>,
     enabled: Option<bool>,
+    /// The whole new list of mail senders.
+    mail_senders: Option<Vec<String>>,
 }
 
 async fn update(
@@ -146,9 +164,15 @@ async fn update(
         max_upload_bytes: body.max_upload_bytes,
         inbox_ftp_plain: body.inbox_ftp_plain.map(inbox_ftp_plain).transpose()?,
         enabled: body.enabled,
+        mail_senders: body.mail_senders,
     };
+    let senders_changed = changes.mail_senders.is_some();
     let user = state.core.accounts().update(&name, changes).await?;
-    tracing::info!(admin = %staffer.name, user = %name, "user changed");
+    if senders_changed {
+        tracing::info!(admin = %staffer.name, user = %name, mail_senders = %user.mail_senders.join(","), "user changed; mail senders set");
+    } else {
+        tracing::info!(admin = %staffer.name, user = %name, "user changed");
+    }
     Ok(Json(json!({ "user": user })).into_response())
 }
 

@@ -65,6 +65,28 @@ pub(crate) enum UserCommand {
     /// Manage a user's SSH public keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage who may mail files to a user (an account with mail and no sender accepts no mail).
+    #[command(subcommand)]
+    MailSender(MailSenderCommand),
+}
+
+/// The `user mail-sender` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MailSenderCommand {
+    /// Accept mail from PATTERN: an address (orders@partner.example) or *@domain.
+    Add {
+        /// The user.
+        name: String,
+        /// An address or *@domain (case does not matter).
+        pattern: String,
+    },
+    /// Stop accepting mail from PATTERN, as `user show` lists it.
+    Remove {
+        /// The user.
+        name: String,
+        /// The pattern.
+        pattern: String,
+    },
 }
 
 /// The `user key` subcommands.
@@ -241,6 +263,25 @@ pub(crate) async fn run(
             println!("key {fingerprint} added to {name}");
             Ok(())
         }
+        UserCommand::MailSender(MailSenderCommand::Add { name, pattern }) => {
+            let pattern = accounts
+                .add_mail_sender(&name, &pattern)
+                .await
+                .map_err(failure)?;
+            println!("{name} accepts mail from {pattern}");
+            Ok(())
+        }
+        UserCommand::MailSender(MailSenderCommand::Remove { name, pattern }) => {
+            accounts
+                .remove_mail_sender(&name, &pattern)
+                .await
+                .map_err(failure)?;
+            println!(
+                "{name} no longer accepts mail from {}",
+                pattern.trim().to_ascii_lowercase()
+            );
+            Ok(())
+        }
         UserCommand::Key(KeyCommand::Remove { name, fingerprint }) => {
             accounts
                 .remove_key(&name, &fingerprint)
@@ -301,6 +342,7 @@ fn failure(e: UserError) -> Failure {
         | UserError::InvalidFormat(_)
         | UserError::InvalidLimit
         | UserError::InvalidInboxFtpPlain(_)
+        | UserError::InvalidMailSender(_)
         | UserError::Password(_)
         | UserError::Key(_) => Failure::usage(e.to_string()),
         _ => Failure::failed(e.to_string()),
@@ -378,5 +420,11 @@ fn print_user(store: &UserStore, user: &User, server_default: InboxFtpPlain) {
     }
     for key in &user.keys {
         println!("ssh key:       {}", key.fingerprint);
+    }
+    if user.mail_senders.is_empty() {
+        println!("mail senders:  (none: no mail is accepted)");
+    }
+    for pattern in &user.mail_senders {
+        println!("mail sender:   {pattern}");
     }
 }

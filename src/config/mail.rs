@@ -1,7 +1,8 @@
 //! The mail channel's settings: where the SMTP and LMTP listeners are, which domains and which
 //! address prefix they accept, and the limits on one message. Flags `--smtp-addr`,
 //! `--lmtp-addr`, `--mail-domain`, `--mail-prefix`, `--mail-max-size`, `--mail-max-recipients`,
-//! `--mail-max-attachments`; in the TOML file, the same keys without `mail-` in a `[mail]` table.
+//! `--mail-max-attachments`, `--mail-require-auth-results`, `--mail-trusted-authserv-id`; in the
+//! TOML file, the same keys without `mail-` in a `[mail]` table.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -76,6 +77,26 @@ pub struct MailArgs {
     /// The error replies' flags.
     #[command(flatten)]
     pub replies: ReplyArgs,
+    /// Accept a message only when an Authentication-Results header of the site's own MTA
+    /// (--mail-trusted-authserv-id) says dkim=pass or spf=pass.
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_REQUIRE_AUTH_RESULTS",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub mail_require_auth_results: Option<bool>,
+    /// The authserv-id the site's MTA writes in its Authentication-Results headers (for
+    /// --mail-require-auth-results).
+    #[arg(
+        long,
+        env = "FREIGHTDROP_MAIL_TRUSTED_AUTHSERV_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    pub mail_trusted_authserv_id: Option<String>,
 }
 
 /// The `[mail]` table of the TOML file.
@@ -96,6 +117,8 @@ pub(super) struct MailFile {
     reply_from: Option<String>,
     replies_per_hour: Option<u32>,
     reply_retry: Option<u64>,
+    require_auth_results: Option<bool>,
+    trusted_authserv_id: Option<String>,
 }
 
 /// Where the LMTP listener listens.
@@ -135,6 +158,9 @@ pub struct MailConfig {
     pub max_attachments: usize,
     /// The error replies.
     pub replies: ReplyConfig,
+    /// When set, a message is accepted only if an `Authentication-Results` header with this
+    /// authserv-id says `dkim=pass` or `spf=pass`.
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl MailConfig {
@@ -202,6 +228,30 @@ impl MailConfig {
             },
             &domains,
         )?;
+        let require_auth = args
+            .mail_require_auth_results
+            .or(file.require_auth_results)
+            .unwrap_or(false);
+        let authserv_id = args
+            .mail_trusted_authserv_id
+            .clone()
+            .or(file.trusted_authserv_id)
+            .map(|id| id.trim().to_ascii_lowercase())
+            .filter(|id| !id.is_empty());
+        let trusted_authserv_id = match (require_auth, authserv_id) {
+            (false, _) => None,
+            (true, Some(id)) if !id.contains([';', ' ', '(', ')']) => Some(id),
+            (true, Some(_)) => return Err(invalid(
+                "--mail-trusted-authserv-id",
+                "must be one word (the site MTA's host name), without ';', spaces or parentheses",
+            )),
+            (true, None) => {
+                return Err(invalid(
+                    "--mail-require-auth-results",
+                    "needs --mail-trusted-authserv-id, the authserv-id the site's MTA writes",
+                ))
+            }
+        };
         let count = |key: &'static str, value: u32| match value {
             1..=1000 => Ok(value as usize),
             _ => Err(invalid(key, format!("{value} is out of range (1 to 1000)"))),
@@ -225,6 +275,7 @@ impl MailConfig {
                     .unwrap_or(50),
             )?,
             replies,
+            trusted_authserv_id,
         })
     }
 }
@@ -245,7 +296,14 @@ impl fmt::Display for MailConfig {
         writeln!(f, "mail.max_size = {}", self.max_size)?;
         writeln!(f, "mail.max_recipients = {}", self.max_recipients)?;
         writeln!(f, "mail.max_attachments = {}", self.max_attachments)?;
-        write!(f, "{}", self.replies)
+        writeln!(f, "{}", self.replies)?;
+        match &self.trusted_authserv_id {
+            Some(id) => {
+                writeln!(f, "mail.require_auth_results = true")?;
+                write!(f, "mail.trusted_authserv_id = {id}")
+            }
+            None => write!(f, "mail.require_auth_results = false"),
+        }
     }
 }
 
@@ -309,6 +367,15 @@ mod tests {
         assert_eq!(config.prefix, "tms");
         assert_eq!(config.max_size, 4096);
         assert!(toml::from_str::<MailFile>("smtp = \"x\"").is_err());
+        let file: MailFile = toml::from_str(
+            "require_auth_results = true\ntrusted_authserv_id = \"MX.Site.Example\"",
+        )
+        .expect("valid TOML");
+        let config = MailConfig::merge(&MailArgs::default(), file).expect("valid");
+        assert_eq!(
+            config.trusted_authserv_id.as_deref(),
+            Some("mx.site.example")
+        );
     }
 
     #[test]
@@ -375,6 +442,13 @@ mod tests {
                     ..MailArgs::default()
                 },
                 "--mail-max-recipients",
+            ),
+            (
+                MailArgs {
+                    mail_require_auth_results: Some(true),
+                    ..MailArgs::default()
+                },
+                "--mail-require-auth-results",
             ),
         ] {
             match merge(args) {

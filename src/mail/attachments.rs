@@ -1,6 +1,7 @@
 //! The attachments of one MIME message, read with `mail-parser` (no hand-written MIME): each
 //! attachment part (Content-Disposition attachment, or a named non-text part) with a safe file
-//! name and its SHA-256, plus the Message-ID and subject the reply and the dedupe need.
+//! name and its SHA-256, plus the Message-ID and subject the reply and the dedupe need, and the
+//! `Authentication-Results` headers for `--mail-require-auth-results`.
 //!
 //! Known limit: `mail-parser` decodes the charset of `text/*` parts to UTF-8, so a text attachment
 //! in another charset arrives as its UTF-8 form; binary parts keep their bytes.
@@ -31,6 +32,8 @@ pub struct Mail {
     pub message_id: Option<String>,
     /// The Subject header.
     pub subject: Option<String>,
+    /// The raw values of the top-level `Authentication-Results` headers, in message order.
+    pub authentication_results: Vec<String>,
     /// The attachments, in message order.
     pub attachments: Vec<Attachment>,
     /// The References header's message IDs, without angle brackets.
@@ -120,6 +123,11 @@ pub fn read(raw: &[u8], max_attachments: usize) -> Result<Mail, MimeError> {
     Ok(Mail {
         message_id: message.message_id().map(str::to_owned),
         subject: message.subject().map(str::to_owned),
+        authentication_results: message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, value)| value.to_owned())
+            .collect(),
         attachments,
         references: message
             .references()
@@ -207,6 +215,7 @@ mod tests {
         let mail = read(&raw, 10).expect("read");
         assert_eq!(mail.message_id.as_deref(), Some("m1@partner.example"));
         assert_eq!(mail.subject.as_deref(), Some("orders"));
+        assert!(mail.authentication_results.is_empty());
         assert_eq!(mail.attachments.len(), 2);
         assert_eq!(mail.auto_submitted, None);
         assert!(!mail.list_header);

@@ -1,8 +1,10 @@
 //! What a recipient means and what becomes of a message for it: [`route`] reads an envelope
-//! recipient (RCPT TO) into the account it names, refusing what may not receive mail, and
+//! recipient (RCPT TO) into the account it names, refusing what may not receive mail and senders
+//! the account does not list (the envelope's MAIL FROM, known by then), and
 //! [`deliver`] puts every attachment of an accepted message into that account's inbox through
 //! the partner-file core's upload path (staged under a hidden name, synced, published without
-//! replacing anything), which reports each file to the inbox like any upload.
+//! replacing anything, with the address's `+ext` as the file's own format), which reports each
+//! file to the inbox like any upload.
 
 use std::net::SocketAddr;
 
@@ -11,7 +13,7 @@ use super::attachments::Attachment;
 use crate::config::MailConfig;
 use crate::partner::{AccountRules, FileError, Partner, Partners, UploadMode};
 use crate::replies::MailedFile;
-use crate::users::{Protocol, User, UserStore};
+use crate::users::{mail_sender_allowed, Protocol, User, UserStore};
 
 /// How many other names an attachment tries when its own is taken in the inbox.
 const MAX_SUFFIX: usize = 1000;
@@ -23,6 +25,8 @@ pub struct Route {
     pub address: String,
     /// The account.
     pub user: User,
+    /// The format every attachment is read as (`+ext`), over the account's and the extension.
+    pub format: Option<&'static str>,
 }
 
 /// Why a recipient is refused. Every text but [`RouteError::Unavailable`]'s is permanent (5xx)
@@ -44,12 +48,12 @@ pub enum RouteError {
     /// The address names a customer other than the account's.
     #[error("this account may not send files for that customer")]
     Customer,
-    /// The address names a format, and the core can't override the format of single files; only
-    /// the account's own format override may be named.
-    #[error(
-        "a format in the address is accepted only when it is the account's own format override"
-    )]
-    Format,
+    /// The account lists no mail sender, so it accepts no mail.
+    #[error("this account accepts mail from no sender")]
+    NoSenders,
+    /// The envelope sender is not one the account lists (the null sender never is).
+    #[error("this account does not accept mail from this sender")]
+    Sender,
     /// The user store could not be asked (a temporary failure).
     #[error("the server can't check this mailbox now; try again later")]
     Unavailable,
@@ -63,19 +67,22 @@ impl RouteError {
             Self::Address(AddressError::Malformed) => (550, "5.1.3"),
             Self::Address(_) | Self::NoAccount => (550, "5.1.1"),
             Self::Disabled => (550, "5.2.1"),
-            Self::NotForMail | Self::Customer | Self::Format => (550, "5.7.1"),
+            Self::NotForMail | Self::Customer | Self::NoSenders | Self::Sender => (550, "5.7.1"),
             Self::Unavailable => (451, "4.3.0"),
         }
     }
 }
 
-/// Reads `recipient` against the accepted domains and prefix, and finds the account it names.
+/// Reads `recipient` against the accepted domains and prefix, finds the account it names, and
+/// checks `sender` (the envelope's MAIL FROM, empty for the null sender) against the account's
+/// mail senders.
 ///
 /// # Errors
 /// A [`RouteError`] naming why the recipient is refused.
 pub async fn route(
     users: &UserStore,
     config: &MailConfig,
+    sender: &str,
     recipient: &str,
 ) -> Result<Route, RouteError> {
     let parsed = address::parse(recipient, &config.domains, &config.prefix)?;
@@ -108,14 +115,16 @@ pub async fn route(
     if customer.is_some_and(|c| !c.eq_ignore_ascii_case(&user.customer)) {
         return Err(RouteError::Customer);
     }
-    if let Some(format) = parsed.format {
-        if user.format.as_deref() != Some(format) {
-            return Err(RouteError::Format);
-        }
+    if user.mail_senders.is_empty() {
+        return Err(RouteError::NoSenders);
+    }
+    if !mail_sender_allowed(&user.mail_senders, sender) {
+        return Err(RouteError::Sender);
     }
     Ok(Route {
         address: recipient.to_owned(),
         user,
+        format: parsed.format,
     })
 }
 
@@ -142,10 +151,16 @@ pub async fn deliver(
     for attachment in attachments {
         let mut stored = None;
         for candidate in candidates(&attachment.name) {
-            let upload = match session
-                .begin_upload(&format!("/{candidate}"), UploadMode::New)
-                .await
-            {
+            let wire = format!("/{candidate}");
+            let begun = match route.format {
+                Some(format) => {
+                    session
+                        .begin_upload_as(&wire, UploadMode::New, format)
+                        .await
+                }
+                None => session.begin_upload(&wire, UploadMode::New).await,
+            };
+            let upload = match begun {
                 Ok(upload) => upload,
                 Err(FileError::Exists) => continue,
                 Err(e) => return Err(e),

@@ -4,8 +4,11 @@
 //! over the core: every new connection passes the gate's admission first; the recipient
 //! ([`address`]) is routed to an account at RCPT ([`delivery`]); the message's attachments
 //! ([`attachments`]) go through the partner-file core's upload path into the inbox, which
-//! processes them as any upload; where each came from is recorded with the core's `replies`,
-//! which mails a rejected file back. The conversation itself is in `session`.
+//! processes them as any upload. The envelope sender must be one the account lists (checked at
+//! RCPT); with `--mail-require-auth-results` the message must also carry a DKIM or SPF pass
+//! from the site's own MTA (`authres`). A message delivered twice is stored once (`dedupe`).
+//! Where each file came from is recorded with the core's `replies`, which mails a rejected file
+//! back. The conversation itself is in `session`.
 //!
 //! STARTTLS is offered on the TCP listeners, with the FTPS certificate. Over a unix socket there
 //! is no TLS and no client address: the socket's file permissions decide who may
@@ -13,6 +16,8 @@
 
 pub mod address;
 pub mod attachments;
+mod authres;
+mod dedupe;
 pub mod delivery;
 mod session;
 

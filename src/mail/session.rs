@@ -16,6 +16,8 @@ use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::attachments::{self, Mail, MimeError};
+use super::authres;
+use super::dedupe::{self, Claimed, MessageKey};
 use super::delivery::{self, Route};
 use crate::exchange::Core;
 use crate::partner::FileError;
@@ -294,13 +296,14 @@ impl Conversation {
                 Step::Reply(Reply::new(452, "4.5.3", "too many recipients"))
             }
             Request::Rcpt { to } => {
-                match delivery::route(self.core.users(), config, &to.address).await {
+                let sender = self.sender.as_deref().unwrap_or("");
+                match delivery::route(self.core.users(), config, sender, &to.address).await {
                     Ok(route) => {
                         self.routes.push(route);
                         Step::Reply(Reply::new(250, "2.1.5", "recipient ok"))
                     }
                     Err(e) => {
-                        tracing::warn!(peer = ?self.peer, recipient = %to.address, reason = %e, "mail recipient refused");
+                        tracing::warn!(peer = ?self.peer, sender = %sender, recipient = %to.address, reason = %e, "mail recipient refused");
                         let (code, status) = e.code();
                         Step::Reply(Reply::new(code, status, e.to_string()))
                     }
@@ -343,6 +346,23 @@ impl Conversation {
                 );
             }
         };
+        if let Some(id) = &self.core.config().mail.trusted_authserv_id {
+            if !authres::passes(&mail.authentication_results, id) {
+                tracing::warn!(
+                    peer = ?self.peer,
+                    sender = self.sender.as_deref().unwrap_or(""),
+                    authserv_id = %id,
+                    message_id = mail.message_id.as_deref().unwrap_or(""),
+                    "mail refused: no dkim=pass or spf=pass from the trusted Authentication-Results"
+                );
+                let reply = Reply::new(
+                    550,
+                    "5.7.1",
+                    "sender not authenticated: no DKIM or SPF pass from this site's MTA",
+                );
+                return self.each(replies, &reply);
+            }
+        }
         let mut lines = Vec::with_capacity(replies);
         for route in &self.routes {
             lines.push(self.deliver(route, &mail).await);
@@ -363,7 +383,36 @@ impl Conversation {
         }
     }
 
+    /// Delivers `mail` to `route`'s account, once: a message the account received before is
+    /// answered 250 and not stored again; a new one is recorded once its attachments are
+    /// durable, before the 250.
     async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
+        let sender = self.sender.as_deref().unwrap_or("");
+        let key = MessageKey::of(mail, sender);
+        let db = self.core.users().db();
+        let claim = match dedupe::claim(db, &route.user.name, key).await {
+            Ok(Claimed::New(claim)) => claim,
+            Ok(Claimed::Duplicate {
+                names,
+                delivered_at,
+            }) => {
+                tracing::info!(
+                    peer = ?self.peer,
+                    user = %route.user.name,
+                    recipient = %route.address,
+                    sender = %sender,
+                    message_id = mail.message_id.as_deref().unwrap_or(""),
+                    files = %names.join(","),
+                    delivered_at,
+                    "mail duplicate: delivered before, nothing stored"
+                );
+                return Reply::new(250, "2.0.0", "already received; not stored again");
+            }
+            Err(e) => {
+                tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, "mail delivery failed: the delivery record could not be read or written");
+                return Reply::new(451, "4.3.0", "local error; try again later");
+            }
+        };
         let delivered =
             delivery::deliver(self.core.partners(), route, self.peer, &mail.attachments).await;
         let delivered = match delivered {
@@ -383,11 +432,15 @@ impl Conversation {
         };
         match delivered {
             Ok(names) => {
+                if let Err(e) = claim.delivered(db, &names).await {
+                    tracing::error!(peer = ?self.peer, user = %route.user.name, files = %names.join(","), error = %e, "mail delivery failed: stored, but not recorded; the sender will send it again");
+                    return Reply::new(451, "4.3.0", "local error; try again later");
+                }
                 tracing::info!(
                     peer = ?self.peer,
                     user = %route.user.name,
                     recipient = %route.address,
-                    sender = self.sender.as_deref().unwrap_or(""),
+                    sender = %sender,
                     tls = self.secure,
                     message_id = mail.message_id.as_deref().unwrap_or(""),
                     files = %names.join(","),
@@ -396,6 +449,7 @@ impl Conversation {
                 Reply::new(250, "2.0.0", format!("{} file(s) received", names.len()))
             }
             Err(e) => {
+                drop(claim);
                 tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, detail = ?e, "mail delivery failed");
                 match e {
                     FileError::TooLarge => {

@@ -51,6 +51,8 @@ pub use ending::Ending;
 pub use folders::{Entry, Follow, Space};
 pub use upload::{Upload, UploadMode};
 
+use inbox_processor::Ledger;
+
 use crate::arrivals::Arrivals;
 use crate::home::{Home, HomeError, HomeTree, VirtualPath};
 use crate::metrics::Metrics;
@@ -183,6 +185,7 @@ pub struct Partners {
     metrics: Metrics,
     pending: pending::Pending,
     inbox_ftp_plain: InboxFtpPlain,
+    formats: Option<Ledger>,
 }
 
 /// What an account's file session needs to know of the account.
@@ -215,6 +218,16 @@ impl Partners {
             metrics,
             pending: pending::Pending::default(),
             inbox_ftp_plain: InboxFtpPlain::Accept,
+            formats: None,
+        }
+    }
+
+    /// The same, recording per-file formats ([`PartnerFiles::begin_upload_as`]) in `ledger`,
+    /// where the inbox processor reads them.
+    pub fn with_file_formats(self, ledger: Ledger) -> Self {
+        Self {
+            formats: Some(ledger),
+            ..self
         }
     }
 
@@ -245,6 +258,7 @@ impl Partners {
             outbox: self.outbox.clone(),
             metrics: self.metrics.clone(),
             pending: self.pending.clone(),
+            formats: self.formats.clone(),
         })))
     }
 }
@@ -263,6 +277,7 @@ struct Inner {
     outbox: Outbox,
     metrics: Metrics,
     pending: pending::Pending,
+    formats: Option<Ledger>,
 }
 
 impl PartnerFiles {

@@ -15,6 +15,7 @@ pub(crate) struct Fixture {
     pub files: PartnerFiles,
     pub arrived: UnboundedReceiver<Arrival>,
     pub partners: Partners,
+    pub ledger: Ledger,
 }
 
 pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
@@ -25,9 +26,11 @@ pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
         .await
         .unwrap();
     let metrics = Metrics::default();
+    let ledger = Ledger::new(db.pool().clone());
     let outbox = Outbox::new(db, tree.clone(), metrics.clone());
     let (arrivals, arrived) = Arrivals::channel();
-    let partners = Partners::new(tree.clone(), arrivals, outbox, metrics);
+    let partners =
+        Partners::new(tree.clone(), arrivals, outbox, metrics).with_file_formats(ledger.clone());
     let partner = Partner {
         user: "alice".into(),
         protocol: Protocol::Sftp,
@@ -44,6 +47,7 @@ pub(crate) async fn fixture(limit: Option<u64>) -> Fixture {
         files,
         arrived,
         partners,
+        ledger,
     }
 }
 
@@ -456,4 +460,53 @@ async fn renames_racing_a_path_through_a_link_never_lead_out_of_the_home() {
         "wrote into another home"
     );
     assert!(!f.home.join("etc").exists());
+}
+
+#[tokio::test]
+async fn an_upload_with_its_own_format_records_it_for_the_published_file() {
+    let mut fx = fixture(None).await;
+    let upload = fx
+        .files
+        .begin_upload_as("/orders.txt", UploadMode::New, "csv")
+        .await
+        .unwrap();
+    blocking(move || {
+        upload.append(b"customerID;shipmentID\n")?;
+        upload.commit()
+    })
+    .await
+    .unwrap();
+    let identity = inbox_processor::ledger::Identity::of(
+        &std::fs::metadata(fx.home.join("orders.txt")).unwrap(),
+    );
+    assert_eq!(
+        fx.ledger
+            .file_format("alice", "orders.txt", identity)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("csv")
+    );
+    // Another file of that name (another inode) does not carry it.
+    let other = inbox_processor::ledger::Identity {
+        inode: identity.inode + 1,
+        ..identity
+    };
+    assert_eq!(
+        fx.ledger
+            .file_format("alice", "orders.txt", other)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(fx.arrived.recv().await.unwrap().name, "orders.txt");
+    // Only a known format, and only for a file of the inbox.
+    for (wire, format) in [("/o.txt", "pdf"), ("/out/o.txt", "csv")] {
+        assert!(matches!(
+            fx.files
+                .begin_upload_as(wire, UploadMode::New, format)
+                .await,
+            Err(FileError::InvalidName)
+        ));
+    }
 }

@@ -15,6 +15,8 @@ use std::os::unix::fs::FileExt as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use inbox_processor::ledger::Identity;
+
 use super::ending::{check_announced, Ending};
 use super::pending::Slot;
 use super::{blocking, Attributes, FileError, PartnerFiles};
@@ -56,6 +58,8 @@ pub struct Upload {
     /// The end of the sequential writes made through [`Upload::append`].
     end: AtomicU64,
     failed: AtomicBool,
+    /// The file's own format, recorded at the commit ([`PartnerFiles::begin_upload_as`]).
+    format: Option<String>,
 }
 
 impl PartnerFiles {
@@ -87,6 +91,34 @@ impl PartnerFiles {
         self.admit_upload(&path, ending)?;
         let this = self.clone();
         blocking(move || Upload::start(this, path, mode, ending)).await
+    }
+}
+
+impl PartnerFiles {
+    /// As [`PartnerFiles::begin_upload`], for a file of the inbox that the inbox processor is to
+    /// read as `format` (one of [`crate::users::FORMATS`]) whatever its extension: the commit
+    /// records the format for the complete file (its name, inode, size and mtime, which the
+    /// rename keeps) before the file takes its name, so it is there whenever the inbox sees it.
+    ///
+    /// # Errors
+    /// As [`PartnerFiles::begin_upload`]; [`FileError::InvalidName`] for an unknown format or a
+    /// file outside the inbox.
+    pub async fn begin_upload_as(
+        &self,
+        wire: &str,
+        mode: UploadMode,
+        format: &str,
+    ) -> Result<Upload, FileError> {
+        let path = self.changeable(wire)?;
+        if path.file_name().is_none() || !path.is_in_inbox() {
+            return Err(FileError::InvalidName);
+        }
+        if !crate::users::FORMATS.contains(&format) {
+            return Err(FileError::InvalidName);
+        }
+        let mut upload = self.begin_upload(wire, mode).await?;
+        upload.format = Some(format.to_owned());
+        Ok(upload)
     }
 }
 
@@ -141,6 +173,7 @@ impl Upload {
             limit,
             end: AtomicU64::new(end),
             failed: AtomicBool::new(false),
+            format: None,
         })
     }
 
@@ -251,6 +284,9 @@ impl Upload {
             UploadMode::New => Placement::NoReplace,
             UploadMode::Extend { .. } => Placement::Replace,
         };
+        if let Some(format) = &self.format {
+            self.record_format(format)?;
+        }
         staged.place(placement)?;
         let session = &self.session;
         tracing::info!(partner = %session.partner(), file = %self.path, bytes = size, "upload complete");
@@ -262,6 +298,22 @@ impl Upload {
         }
         session.arrived(&self.path);
         Ok(size)
+    }
+
+    /// Records the upload's own format for the complete staged file, which keeps its identity
+    /// when it takes its name. Blocking: waits for the database on the caller's thread.
+    fn record_format(&self, format: &str) -> Result<(), FileError> {
+        let session = &self.session;
+        let (Some(ledger), Some(name)) = (&session.0.formats, self.path.file_name()) else {
+            return Err(FileError::Io(io::Error::other(
+                "per-file formats are not recorded by this server",
+            )));
+        };
+        let identity = Identity::of(&self.file.metadata()?);
+        let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        runtime
+            .block_on(ledger.set_file_format(&session.partner().user, name, identity, format))
+            .map_err(|e| FileError::Io(io::Error::other(e)))
     }
 
     fn check_size(&self, size: u64) -> Result<(), FileError> {

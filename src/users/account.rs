@@ -208,6 +208,9 @@ pub struct User {
     pub inbox_ftp_plain: Option<InboxFtpPlain>,
     /// SSH public keys for SFTP logins, in OpenSSH one-line form.
     pub keys: Vec<UserKey>,
+    /// Who may mail files to the account: addresses or `*@domain`, lower-case, sorted. Empty:
+    /// no mail is accepted, even with the mail protocol.
+    pub mail_senders: Vec<String>,
     /// When the account was made (Unix seconds).
     pub created_at: i64,
     /// When the account was last changed (Unix seconds).
@@ -265,6 +268,8 @@ pub struct UserChanges {
     pub inbox_ftp_plain: Option<Option<InboxFtpPlain>>,
     /// Enabled or disabled.
     pub enabled: Option<bool>,
+    /// The whole new list of mail senders (addresses or `*@domain`).
+    pub mail_senders: Option<Vec<String>>,
 }
 
 /// Checks a login name: 1 to 32 letters, digits, `.`, `_` or `-`, starting with a letter or

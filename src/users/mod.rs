@@ -7,6 +7,7 @@ mod keys;
 mod login_cache;
 mod login_recorder;
 pub mod password;
+mod senders;
 mod store;
 
 pub use account::{
@@ -15,4 +16,5 @@ pub use account::{
 };
 pub use keys::{fingerprint_of_blob, KeyError, PublicKey};
 pub use password::{Password, PasswordError};
+pub use senders::{check_mail_sender, mail_sender_allowed};
 pub use store::{AuthError, Denial, UserError, UserStore};

@@ -14,6 +14,7 @@ use super::keys::{KeyError, PublicKey};
 use super::login_cache::LoginCache;
 use super::login_recorder::LoginRecorder;
 use super::password::{self, Password, PasswordError};
+use super::senders::check_mail_sender;
 use crate::clock::now;
 use crate::db::Db;
 use crate::home::{HomeTree, TreeError};
@@ -36,6 +37,25 @@ pub enum UserError {
     /// An unknown plain-FTP inbox policy.
     #[error("invalid plain-FTP inbox policy {0:?}: use accept, require-rename or refuse")]
     InvalidInboxFtpPlain(String),
+    /// A mail sender pattern that is neither an address nor `*@domain`.
+    #[error("invalid mail sender {0:?}: use an address (orders@partner.example) or *@domain")]
+    InvalidMailSender(String),
+    /// The user lists that mail sender already.
+    #[error("user {user:?} already accepts mail from {pattern}")]
+    MailSenderExists {
+        /// The user.
+        user: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// The user does not list that mail sender.
+    #[error("user {user:?} has no mail sender {pattern}")]
+    MailSenderNotFound {
+        /// The user.
+        user: String,
+        /// The pattern asked for.
+        pattern: String,
+    },
     /// An upload limit of zero.
     #[error("the upload limit must be at least 1 byte")]
     InvalidLimit,
@@ -208,6 +228,7 @@ impl UserStore {
             Some(row) => {
                 let mut user = user_from_row(&row)?;
                 user.keys = self.keys_of(name).await?;
+                user.mail_senders = self.mail_senders_of(name).await?;
                 Ok(Some(user))
             }
             None => Ok(None),
@@ -236,6 +257,7 @@ impl UserStore {
         for row in &rows {
             let mut user = user_from_row(row)?;
             user.keys = self.keys_of(&user.name).await?;
+            user.mail_senders = self.mail_senders_of(&user.name).await?;
             users.push(user);
         }
         Ok(users)
@@ -295,24 +317,48 @@ impl UserStore {
         let require_tls = changes.require_tls.unwrap_or(current.require_tls);
         let inbox_ftp_plain = changes.inbox_ftp_plain.unwrap_or(current.inbox_ftp_plain);
         let enabled = changes.enabled.unwrap_or(current.enabled);
-        self.update_one(
-            name,
-            sqlx::query(
-                "UPDATE users SET customer = $1, protocols = $2, require_tls = $3, format = $4, \
+        let mail_senders: Option<Vec<String>> = changes
+            .mail_senders
+            .map(|list| list.iter().map(|p| check_mail_sender(p)).collect())
+            .transpose()?;
+        let mut tx = self.db.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET customer = $1, protocols = $2, require_tls = $3, format = $4, \
                  max_upload_bytes = $5, inbox_ftp_plain = $6, enabled = $7, updated_at = $8 \
                  WHERE name = $9",
-            )
-            .bind(customer)
-            .bind(protocols.to_string())
-            .bind(i64::from(require_tls))
-            .bind(format)
-            .bind(max_upload)
-            .bind(inbox_ftp_plain.map(InboxFtpPlain::as_str))
-            .bind(i64::from(enabled))
-            .bind(now())
-            .bind(name),
         )
+        .bind(customer)
+        .bind(protocols.to_string())
+        .bind(i64::from(require_tls))
+        .bind(format)
+        .bind(max_upload)
+        .bind(inbox_ftp_plain.map(InboxFtpPlain::as_str))
+        .bind(i64::from(enabled))
+        .bind(now())
+        .bind(name)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(UserError::NotFound(name.to_string()));
+        }
+        if let Some(patterns) = mail_senders {
+            sqlx::query("DELETE FROM user_mail_senders WHERE user_name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            let at = now();
+            for pattern in patterns.iter().collect::<std::collections::BTreeSet<_>>() {
+                sqlx::query(
+                    "INSERT INTO user_mail_senders (user_name, pattern, added_at) VALUES ($1, $2, $3)",
+                )
+                .bind(name)
+                .bind(pattern)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
         self.require(name).await
     }
 
@@ -324,6 +370,10 @@ impl UserStore {
     pub async fn remove(&self, name: &str, keep_files: bool) -> Result<(), UserError> {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("DELETE FROM user_keys WHERE user_name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_mail_senders WHERE user_name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -404,6 +454,55 @@ impl UserStore {
             return Err(UserError::KeyNotFound {
                 user: name.to_string(),
                 fingerprint: fingerprint.trim().chars().take(60).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Lets `name` receive mail from `pattern` (an address or `*@domain`); returns the pattern
+    /// as stored (lower-case).
+    ///
+    /// # Errors
+    /// [`UserError::NotFound`], [`UserError::InvalidMailSender`],
+    /// [`UserError::MailSenderExists`] or [`UserError::Db`].
+    pub async fn add_mail_sender(&self, name: &str, pattern: &str) -> Result<String, UserError> {
+        let pattern = check_mail_sender(pattern)?;
+        self.require(name).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO user_mail_senders (user_name, pattern, added_at) VALUES ($1, $2, $3)",
+        )
+        .bind(name)
+        .bind(&pattern)
+        .bind(now())
+        .execute(self.db.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(pattern),
+            Err(e) if is_unique_violation(&e) => Err(UserError::MailSenderExists {
+                user: name.to_string(),
+                pattern,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops `name` receiving mail from `pattern` (compared without regard to case).
+    ///
+    /// # Errors
+    /// [`UserError::NotFound`], [`UserError::MailSenderNotFound`] or [`UserError::Db`].
+    pub async fn remove_mail_sender(&self, name: &str, pattern: &str) -> Result<(), UserError> {
+        self.require(name).await?;
+        let pattern = pattern.trim().to_ascii_lowercase();
+        let deleted =
+            sqlx::query("DELETE FROM user_mail_senders WHERE user_name = $1 AND pattern = $2")
+                .bind(name)
+                .bind(&pattern)
+                .execute(self.db.pool())
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(UserError::MailSenderNotFound {
+                user: name.to_string(),
+                pattern: pattern.chars().take(60).collect(),
             });
         }
         Ok(())
@@ -498,6 +597,19 @@ impl UserStore {
             .collect()
     }
 
+    async fn mail_senders_of(&self, name: &str) -> Result<Vec<String>, UserError> {
+        let rows = sqlx::query(
+            "SELECT pattern FROM user_mail_senders WHERE user_name = $1 ORDER BY pattern",
+        )
+        .bind(name)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("pattern"))
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn update_one<'q>(
         &self,
         name: &str,
@@ -542,6 +654,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
             .transpose()
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
         keys: Vec::new(),
+        mail_senders: Vec::new(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         last_login_at: row.try_get("last_login_at")?,

@@ -110,6 +110,18 @@ impl TestEnv {
         assert!(out.status.success(), "user add {name}: {}", stderr(&out));
     }
 
+    /// Lets `name` receive mail from `patterns` (`user mail-sender add`); panics when that fails.
+    pub fn allow_mail_senders(&self, name: &str, patterns: &[&str]) {
+        for pattern in patterns {
+            let out = self.cli(&["user", "mail-sender", "add", name, pattern], None);
+            assert!(
+                out.status.success(),
+                "mail-sender add {name}: {}",
+                stderr(&out)
+            );
+        }
+    }
+
     /// Runs `freightdrop ARGS` on this env's data dir and database, with `stdin` as input.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_cli(

@@ -9,6 +9,7 @@
 //! claim and happens in the same transaction as the orders it wrote, so a process that lost its
 //! claim can never commit. This module knows SQL and the row's shape, not files or parsers.
 
+mod formats;
 mod row;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -181,7 +181,34 @@ async function showUser() {
   if (user.keys.length === 0) {
     $("keys").tBodies[0].append(el("tr", {}, el("td", { colSpan: 3, class: "muted" }, "No SSH keys: the user logs in with its password.")));
   }
+  const senders = user.mail_senders || [];
+  state.mailSenders = senders;
+  $("mail-senders").tBodies[0].replaceChildren(
+    ...senders.map((pattern) =>
+      el("tr", {}, el("td", {}, pattern), el("td", {}, el("button", { class: "plain", type: "button", onclick: () => setMailSenders(senders.filter((p) => p !== pattern)) }, "Remove")))
+    )
+  );
+  if (senders.length === 0) {
+    $("mail-senders").tBodies[0].append(el("tr", {}, el("td", { colSpan: 2, class: "muted" }, "No mail senders: mail to this account is refused.")));
+  }
   await Promise.all([loadIncoming(name), loadOutgoing(name)]);
+}
+
+async function setMailSenders(list) {
+  try {
+    await api("PATCH", "/api/v1/users/" + encodeURIComponent(state.selected), { mail_senders: list });
+    await showUser();
+  } catch (error) {
+    flash(error.message);
+  }
+}
+
+async function addMailSender(event) {
+  event.preventDefault();
+  const pattern = $("mail-sender-text").value.trim();
+  if (!pattern) return;
+  await setMailSenders((state.mailSenders || []).concat([pattern]));
+  $("mail-sender-text").value = "";
 }
 
 function stateBadge(fileState) {
@@ -404,6 +431,7 @@ async function start() {
   $("delete-cancel").addEventListener("click", () => $("delete-confirm").classList.add("hidden"));
   $("delete-confirm-button").addEventListener("click", deleteUser);
   $("key-form").addEventListener("submit", addKey);
+  $("mail-sender-form").addEventListener("submit", addMailSender);
   $("publish-form").addEventListener("submit", publish);
   $("orders-form").addEventListener("submit", searchOrders);
   $("sign-out").addEventListener("click", signOut);
