@@ -132,6 +132,27 @@ label_values! {
 }
 
 label_values! {
+    /// What the mail channel answered a recipient of a message (LMTP: each recipient; SMTP: each
+    /// accepted recipient once the message is read, or the message once when refused whole).
+    pub enum MailResult {
+        /// Its attachments are in the account's inbox (250).
+        Delivered => "delivered",
+        /// Delivered before (same Message-ID and attachments): 250, nothing stored.
+        Duplicate => "duplicate",
+        /// Refused at RCPT: address, account, customer or format.
+        Recipient => "refused_recipient",
+        /// Refused at RCPT: the envelope sender is not on the account's list.
+        Sender => "refused_sender",
+        /// Refused after DATA: no DKIM or SPF pass from the site's MTA.
+        Unauthenticated => "refused_unauthenticated",
+        /// Refused after DATA: not MIME, no attachment, too many, too large.
+        Content => "refused_content",
+        /// Answered 4xx (disk, database): the sender tries again.
+        Deferred => "deferred",
+    }
+}
+
+label_values! {
     /// What became of an error reply of the mail channel.
     pub enum ReplyResult {
         /// Queued to be sent.
@@ -227,6 +248,11 @@ struct ByReply {
     result: ReplyResult,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ByMail {
+    result: MailResult,
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
@@ -241,6 +267,8 @@ struct Inner {
     outbox: Family<ByEvent, Counter>,
     data_handshakes: Family<ByHandshake, Counter>,
     replies: Family<ByReply, Counter>,
+    mail: Family<ByMail, Counter>,
+    mail_attachments: Counter,
 }
 
 /// The shared counters; cheap to clone.
@@ -282,6 +310,8 @@ impl Metrics {
             outbox: Family::default(),
             data_handshakes: Family::default(),
             replies: Family::default(),
+            mail: Family::default(),
+            mail_attachments: Counter::default(),
         };
         for protocol in PROTOCOLS {
             let labels = ByProtocol { protocol };
@@ -309,6 +339,9 @@ impl Metrics {
                     .data_handshakes
                     .get_or_create(&ByHandshake { handshake }),
             );
+        }
+        for &result in MailResult::ALL {
+            drop(inner.mail.get_or_create(&ByMail { result }));
         }
         for &result in ReplyResult::ALL {
             drop(inner.replies.get_or_create(&ByReply { result }));
@@ -369,7 +402,32 @@ impl Metrics {
             "Error replies of the mail channel, by result (counted by the node that did it)",
             inner.replies.clone(),
         );
+        registry.register(
+            "freightdrop_mail_messages",
+            "Mail recipients answered by the mail channel, by result",
+            inner.mail.clone(),
+        );
+        registry.register(
+            "freightdrop_mail_attachments",
+            "Attachments the mail channel put into inboxes",
+            inner.mail_attachments.clone(),
+        );
         Metrics(Arc::new(inner))
+    }
+
+    /// Counts `recipients` answered with `result` by the mail channel.
+    pub fn mail(&self, result: MailResult, recipients: usize) {
+        self.0
+            .mail
+            .get_or_create(&ByMail { result })
+            .inc_by(u64::try_from(recipients).unwrap_or(u64::MAX));
+    }
+
+    /// Counts attachments put into an inbox by the mail channel.
+    pub fn mail_attachments(&self, files: usize) {
+        self.0
+            .mail_attachments
+            .inc_by(u64::try_from(files).unwrap_or(u64::MAX));
     }
 
     /// Counts what became of an error reply.

@@ -302,6 +302,94 @@ async fn lmtp_over_a_unix_socket_answers_per_recipient() {
     assert!(count(&server.env, "SELECT COUNT(*) FROM shipments").await >= 1);
 }
 
+/// `/metrics`, read with a new metrics-only bearer token.
+fn metrics(server: &TestServer) -> String {
+    let env = &server.env;
+    let out = env.cli(
+        &["admin", "add", "watcher", "--password-stdin"],
+        Some("admin password 1\n"),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = env.cli(&["admin", "token", "watcher", "--metrics-only"], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "30", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("http://{}/metrics", server.addr("http")))
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A message over `--mail-max-size` that announced no SIZE is refused after DATA; over LMTP each
+/// recipient gets its own 552 (one reply in all would leave the MTA waiting for the second),
+/// nothing is stored, and `/metrics` counts the refusals and the deliveries.
+#[tokio::test]
+async fn lmtp_answers_each_recipient_of_a_message_over_the_size_limit() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let socket = env.dir.path().join("lmtp.sock");
+    let socket_text = socket.display().to_string();
+    let server = TestServer::start_in(
+        env,
+        &[
+            "--mail-domain",
+            DOMAIN,
+            "--mail-max-size",
+            "4096",
+            "--lmtp-addr",
+            &socket_text,
+        ],
+    );
+    add_mail_user(&server, "alice");
+    add_mail_user(&server, "carol");
+    let dir = server.env.dir.path();
+    let big = write_file(dir, "big.csv", "x;y\n".repeat(4000).as_bytes());
+    let small = write_file(dir, "s.csv", orders_csv("1234", &["Z1"]).as_bytes());
+    let lmtp = |file: &Path, name: &str| {
+        let attach = format!("@{}", file.display());
+        swaks(&[
+            "--protocol",
+            "LMTP",
+            "--socket",
+            &socket_text,
+            "--to",
+            "edi+alice@orders.example,edi+carol@orders.example",
+            "--attach-type",
+            "text/csv",
+            "--attach-name",
+            name,
+            "--attach",
+            &attach,
+        ])
+    };
+    let (_, transcript) = lmtp(&big, "big.csv");
+    assert_eq!(
+        transcript
+            .matches("<** 552 5.3.4 message larger than the limit of 4096 bytes")
+            .count(),
+        2,
+        "{transcript}"
+    );
+    for user in ["alice", "carol"] {
+        nothing_stored(&server.env.home(user));
+    }
+    let (ok, transcript) = lmtp(&small, "s.csv");
+    assert!(ok, "{transcript}");
+    for user in ["alice", "carol"] {
+        wait_placed(&server.env.home(user), 1);
+    }
+    let text = metrics(&server);
+    for line in [
+        "freightdrop_mail_messages_total{result=\"refused_content\"} 2",
+        "freightdrop_mail_messages_total{result=\"delivered\"} 2",
+        "freightdrop_mail_attachments_total 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn a_disk_problem_answers_451_so_the_sender_tries_again() {
     let server = server(Backend::Sqlite, &[]).await;

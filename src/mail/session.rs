@@ -18,8 +18,9 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use super::attachments::{self, Mail, MimeError};
 use super::authres;
 use super::dedupe::{self, Claimed, MessageKey};
-use super::delivery::{self, Route};
+use super::delivery::{self, Route, RouteError};
 use crate::exchange::Core;
+use crate::metrics::MailResult;
 use crate::partner::FileError;
 use crate::replies::Origin;
 
@@ -222,7 +223,10 @@ impl Conversation {
                                 "5.3.4",
                                 format!("message larger than the limit of {limit} bytes"),
                             );
-                            out.push_str(&reply.line());
+                            // LMTP answers each recipient, SMTP the message.
+                            let recipients = self.routes.len();
+                            self.core.metrics().mail(MailResult::Content, recipients);
+                            out.push_str(&self.each(recipients, &reply));
                         } else {
                             out.push_str(&self.message().await);
                         }
@@ -280,6 +284,7 @@ impl Conversation {
             }
             Request::Mail { from } => {
                 if from.size as u64 > config.max_size {
+                    self.core.metrics().mail(MailResult::Content, 1);
                     return Step::Reply(Reply::new(
                         552,
                         "5.3.4",
@@ -304,6 +309,14 @@ impl Conversation {
                     }
                     Err(e) => {
                         tracing::warn!(peer = ?self.peer, sender = %sender, recipient = %to.address, reason = %e, "mail recipient refused");
+                        self.core.metrics().mail(
+                            match e {
+                                RouteError::NoSenders | RouteError::Sender => MailResult::Sender,
+                                RouteError::Unavailable => MailResult::Deferred,
+                                _ => MailResult::Recipient,
+                            },
+                            1,
+                        );
                         let (code, status) = e.code();
                         Step::Reply(Reply::new(code, status, e.to_string()))
                     }
@@ -336,10 +349,12 @@ impl Conversation {
             Ok(Ok(mail)) => mail,
             Ok(Err(e)) => {
                 tracing::warn!(peer = ?self.peer, reason = %e, "mail refused");
+                self.core.metrics().mail(MailResult::Content, replies);
                 return self.each(replies, &mime_reply(&e));
             }
             Err(e) => {
                 tracing::error!(error = %e, "reading a mail failed");
+                self.core.metrics().mail(MailResult::Deferred, replies);
                 return self.each(
                     replies,
                     &Reply::new(451, "4.3.0", "local error; try again later"),
@@ -355,6 +370,9 @@ impl Conversation {
                     message_id = mail.message_id.as_deref().unwrap_or(""),
                     "mail refused: no dkim=pass or spf=pass from the trusted Authentication-Results"
                 );
+                self.core
+                    .metrics()
+                    .mail(MailResult::Unauthenticated, replies);
                 let reply = Reply::new(
                     550,
                     "5.7.1",
@@ -365,7 +383,9 @@ impl Conversation {
         }
         let mut lines = Vec::with_capacity(replies);
         for route in &self.routes {
-            lines.push(self.deliver(route, &mail).await);
+            let (result, reply) = self.deliver(route, &mail).await;
+            self.core.metrics().mail(result, 1);
+            lines.push(reply);
         }
         match self.dialect {
             Dialect::Lmtp => lines.iter().map(Reply::line).collect(),
@@ -386,7 +406,7 @@ impl Conversation {
     /// Delivers `mail` to `route`'s account, once: a message the account received before is
     /// answered 250 and not stored again; a new one is recorded once its attachments are
     /// durable, before the 250.
-    async fn deliver(&self, route: &Route, mail: &Mail) -> Reply {
+    async fn deliver(&self, route: &Route, mail: &Mail) -> (MailResult, Reply) {
         let sender = self.sender.as_deref().unwrap_or("");
         let key = MessageKey::of(mail, sender);
         let db = self.core.users().db();
@@ -406,11 +426,17 @@ impl Conversation {
                     delivered_at,
                     "mail duplicate: delivered before, nothing stored"
                 );
-                return Reply::new(250, "2.0.0", "already received; not stored again");
+                return (
+                    MailResult::Duplicate,
+                    Reply::new(250, "2.0.0", "already received; not stored again"),
+                );
             }
             Err(e) => {
                 tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, "mail delivery failed: the delivery record could not be read or written");
-                return Reply::new(451, "4.3.0", "local error; try again later");
+                return (
+                    MailResult::Deferred,
+                    Reply::new(451, "4.3.0", "local error; try again later"),
+                );
             }
         };
         let delivered =
@@ -434,7 +460,10 @@ impl Conversation {
             Ok(names) => {
                 if let Err(e) = claim.delivered(db, &names).await {
                     tracing::error!(peer = ?self.peer, user = %route.user.name, files = %names.join(","), error = %e, "mail delivery failed: stored, but not recorded; the sender will send it again");
-                    return Reply::new(451, "4.3.0", "local error; try again later");
+                    return (
+                        MailResult::Deferred,
+                        Reply::new(451, "4.3.0", "local error; try again later"),
+                    );
                 }
                 tracing::info!(
                     peer = ?self.peer,
@@ -446,16 +475,24 @@ impl Conversation {
                     files = %names.join(","),
                     "mail delivered"
                 );
-                Reply::new(250, "2.0.0", format!("{} file(s) received", names.len()))
+                self.core.metrics().mail_attachments(names.len());
+                (
+                    MailResult::Delivered,
+                    Reply::new(250, "2.0.0", format!("{} file(s) received", names.len())),
+                )
             }
             Err(e) => {
                 drop(claim);
                 tracing::error!(peer = ?self.peer, user = %route.user.name, error = %e, detail = ?e, "mail delivery failed");
                 match e {
-                    FileError::TooLarge => {
-                        Reply::new(552, "5.3.4", "file too large for this account")
-                    }
-                    _ => Reply::new(451, "4.3.0", "local error; try again later"),
+                    FileError::TooLarge => (
+                        MailResult::Content,
+                        Reply::new(552, "5.3.4", "file too large for this account"),
+                    ),
+                    _ => (
+                        MailResult::Deferred,
+                        Reply::new(451, "4.3.0", "local error; try again later"),
+                    ),
                 }
             }
         }
