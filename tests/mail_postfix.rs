@@ -102,10 +102,11 @@ async fn freightdrop_behind_postfix(path: Path3) -> (TestServer, Postfix) {
     }
 }
 
-/// freightdrop with LMTP on the unix socket `socket` only, the socket opened to the postfix user.
+/// freightdrop with LMTP on the unix socket `socket` only, the socket opened to the postfix user
+/// (`--lmtp-socket-mode 0666`; the socket's folder is the test's own).
 fn start_on_socket(env: TestEnv, socket: &Path) -> TestServer {
     let text = socket.display().to_string();
-    let server = TestServer::start_in(
+    TestServer::start_in(
         env,
         &[
             "--mail-domain",
@@ -114,10 +115,10 @@ fn start_on_socket(env: TestEnv, socket: &Path) -> TestServer {
             "off",
             "--lmtp-addr",
             &text,
+            "--lmtp-socket-mode",
+            "0666",
         ],
-    );
-    postfix::open_socket(socket);
-    server
+    )
 }
 
 async fn relayed_csv_is_processed(path: Path3) {

@@ -33,6 +33,15 @@ pub struct MailArgs {
         value_name = "ADDR|PATH"
     )]
     pub lmtp_addr: Option<String>,
+    /// Permissions of the LMTP unix socket, in octal: who may deliver through it (the MTA's
+    /// user needs write permission, e.g. 0666, or 0660 with a shared group) [default: 0600].
+    #[arg(
+        long,
+        env = "FREIGHTDROP_LMTP_SOCKET_MODE",
+        global = true,
+        value_name = "MODE"
+    )]
+    pub lmtp_socket_mode: Option<String>,
     /// Domains mail is accepted for, separated by commas [default: none, every recipient is
     /// refused].
     #[arg(
@@ -105,6 +114,7 @@ pub struct MailArgs {
 pub(super) struct MailFile {
     smtp_addr: Option<String>,
     lmtp_addr: Option<String>,
+    lmtp_socket_mode: Option<String>,
     domain: Option<String>,
     prefix: Option<String>,
     max_size: Option<u64>,
@@ -146,6 +156,8 @@ pub struct MailConfig {
     pub smtp_addr: Option<SocketAddr>,
     /// The LMTP listener, if on.
     pub lmtp_addr: Option<LmtpAddr>,
+    /// The permission bits of the LMTP unix socket.
+    pub lmtp_socket_mode: u32,
     /// The accepted domains, lower-case.
     pub domains: Vec<String>,
     /// The local part's prefix, lower-case.
@@ -176,6 +188,18 @@ impl MailConfig {
                 Some(LmtpAddr::Unix(PathBuf::from(text.trim())))
             }
             Some(text) => Some(LmtpAddr::Tcp(socket_addr("--lmtp-addr", Some(text), "")?)),
+        };
+        let lmtp_socket_mode = match args.lmtp_socket_mode.clone().or(file.lmtp_socket_mode) {
+            None => 0o600,
+            Some(text) => match u32::from_str_radix(text.trim().trim_start_matches("0o"), 8) {
+                Ok(mode) if mode <= 0o777 => mode,
+                _ => {
+                    return Err(invalid(
+                        "--lmtp-socket-mode",
+                        format!("{text:?} is not a file mode in octal (0000 to 0777, e.g. 0660)"),
+                    ))
+                }
+            },
         };
         let domains = args
             .mail_domain
@@ -259,6 +283,7 @@ impl MailConfig {
         Ok(Self {
             smtp_addr,
             lmtp_addr,
+            lmtp_socket_mode,
             domains,
             prefix,
             max_size,
@@ -291,6 +316,7 @@ impl fmt::Display for MailConfig {
             Some(addr) => writeln!(f, "mail.lmtp_addr = {addr}")?,
             None => writeln!(f, "mail.lmtp_addr = off")?,
         }
+        writeln!(f, "mail.lmtp_socket_mode = {:04o}", self.lmtp_socket_mode)?;
         writeln!(f, "mail.domain = {}", self.domains.join(","))?;
         writeln!(f, "mail.prefix = {}", self.prefix)?;
         writeln!(f, "mail.max_size = {}", self.max_size)?;
@@ -421,6 +447,20 @@ mod tests {
                     ..MailArgs::default()
                 },
                 "--lmtp-addr",
+            ),
+            (
+                MailArgs {
+                    lmtp_socket_mode: Some("0999".into()),
+                    ..MailArgs::default()
+                },
+                "--lmtp-socket-mode",
+            ),
+            (
+                MailArgs {
+                    lmtp_socket_mode: Some("1777".into()),
+                    ..MailArgs::default()
+                },
+                "--lmtp-socket-mode",
             ),
             (
                 MailArgs {

@@ -84,7 +84,7 @@ pub async fn start(core: &Core) -> anyhow::Result<Listening> {
             ));
         }
         Some(LmtpAddr::Unix(path)) => {
-            let listener = bind_unix(path)?;
+            let listener = bind_unix(path, core.config().mail.lmtp_socket_mode)?;
             listening.lmtp_unix = Some(path.clone());
             core.tasks().spawn(accept_unix(listener, core.clone()));
         }
@@ -93,10 +93,11 @@ pub async fn start(core: &Core) -> anyhow::Result<Listening> {
     Ok(listening)
 }
 
-/// Binds a unix socket at `path`, replacing a socket an earlier run left there (never any other
-/// kind of file).
-fn bind_unix(path: &std::path::Path) -> anyhow::Result<UnixListener> {
+/// Binds a unix socket at `path` with permissions `mode` (`--lmtp-socket-mode`), replacing a
+/// socket an earlier run left there (never any other kind of file).
+fn bind_unix(path: &std::path::Path, mode: u32) -> anyhow::Result<UnixListener> {
     use std::os::unix::fs::FileTypeExt as _;
+    use std::os::unix::fs::PermissionsExt as _;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             anyhow::bail!(
@@ -107,12 +108,19 @@ fn bind_unix(path: &std::path::Path) -> anyhow::Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("removing the old LMTP socket {}", path.display()))?;
     }
-    UnixListener::bind(path).map_err(|e| {
+    let listener = UnixListener::bind(path).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {} for LMTP: {e}; choose another path with --lmtp-addr",
             path.display()
         )
-    })
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| {
+        format!(
+            "setting the LMTP socket {} to mode {mode:04o} (--lmtp-socket-mode)",
+            path.display()
+        )
+    })?;
+    Ok(listener)
 }
 
 async fn accept_tcp(listener: TcpListener, dialect: Dialect, tls: Option<TlsAcceptor>, core: Core) {

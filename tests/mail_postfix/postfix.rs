@@ -276,9 +276,3 @@ fn run(command: &mut Command) {
     let status = command.status().expect("run a setup command");
     assert!(status.success(), "{command:?} failed");
 }
-
-/// Lets the postfix user connect to a unix socket freightdrop created (its mode follows the
-/// server's umask, which leaves others no write permission).
-pub fn open_socket(path: &Path) {
-    chmod(path, "666");
-}
