@@ -90,21 +90,39 @@ async fn accept_loop(listener: TcpListener, config: Arc<russh::server::Config>, 
 }
 
 /// Resolves once the client has closed its side of `socket` (or the socket failed), without
-/// reading what it sent, which russh reads later.
+/// reading what it sent, which russh reads later. It watches a duplicate of the socket's
+/// descriptor, registered on its own: forgetting a readiness there (to wait for the next
+/// change) leaves the socket's own readiness, which russh's first read waits on, untouched.
+/// Without a duplicate it never resolves.
 async fn client_gone(socket: &TcpStream) {
+    let watch = match watcher(socket) {
+        Ok(watch) => watch,
+        Err(e) => {
+            tracing::debug!(error = %e, "no watch on a waiting SSH connection");
+            return std::future::pending().await;
+        }
+    };
     loop {
-        match socket.ready(Interest::READABLE).await {
+        match watch.ready(Interest::READABLE).await {
             Ok(ready) if ready.is_read_closed() => return,
             Ok(_) => {
                 // Data, not the end: forget this readiness without reading, and wait for the
                 // next change (more data, or the end).
-                let _ = socket.try_io(Interest::READABLE, || {
+                let _ = watch.try_io(Interest::READABLE, || {
                     Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
                 });
             }
             Err(_) => return,
         }
     }
+}
+
+/// A second handle on `socket`'s connection (a duplicated descriptor), for watching only.
+fn watcher(socket: &TcpStream) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsFd as _;
+    let duplicate = std::net::TcpStream::from(socket.as_fd().try_clone_to_owned()?);
+    duplicate.set_nonblocking(true)?;
+    TcpStream::from_std(duplicate)
 }
 
 /// The life of one connection: handshake and login (by the admission's deadline), watchdog, and
