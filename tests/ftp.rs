@@ -392,18 +392,7 @@ async fn a_tls_required_user_keeps_the_data_channel_protected() {
 
 /// The server's count of FTPS data connections' TLS handshakes: (full, resumed).
 fn data_handshakes(server: &TestServer, token: &str) -> (u64, u64) {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "30", "-H"])
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(format!("http://{}/metrics", server.addr("http")))
-        .output()
-        .expect("run curl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = server.metrics(token);
     let count = |kind: &str| -> u64 {
         let key = format!("freightdrop_ftps_data_handshakes_total{{handshake=\"{kind}\"}} ");
         text.lines()
@@ -425,23 +414,7 @@ fn data_handshakes(server: &TestServer, token: &str) -> (u64, u64) {
 async fn ftps_data_connections_resume_the_control_connections_session() {
     let server = server_with_alice(&[]).await;
     scenario(&server, "data_tls", &["alice", PASSWORD]);
-    let env = &server.env;
-    let out = env.cli(
-        &["admin", "add", "boss", "--password-stdin"],
-        Some("admin password 1\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env.cli(&["admin", "token", "boss", "--metrics-only"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let token = server.metrics_token("boss");
     let port = server.port("ftp");
 
     // lftp: 30 files up in one session, each on its own data connection.

@@ -9,43 +9,13 @@ use std::path::Path;
 use std::process::Command;
 
 use common::inbox::{count, names_in, orders_csv, placed, wait_placed};
+use common::mail::{self, swaks, DOMAIN, MAIL};
 use common::server::TestServer;
 use common::{Backend, TestEnv};
 
-const DOMAIN: &str = "orders.example";
-const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
-
-/// Runs swaks with `args`; returns whether it succeeded and its whole transcript.
-fn swaks(args: &[&str]) -> (bool, String) {
-    let out = Command::new("swaks")
-        .args(["--from", "orders@partner.example", "--timeout", "30"])
-        .args(args)
-        .output()
-        .expect("run swaks (scripts/setup installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// swaks arguments that send `csv` as the attachment `name` to `to` over SMTP on `server`.
 fn smtp_with_attachment(server: &TestServer, to: &str, name: &str, file: &Path) -> Vec<String> {
-    vec![
-        "--server".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        server.port("smtp").to_string(),
-        "--to".into(),
-        to.into(),
-        "--attach-type".into(),
-        "text/csv".into(),
-        "--attach-name".into(),
-        name.into(),
-        "--attach".into(),
-        format!("@{}", file.display()),
-    ]
+    mail::attachment(server.port("smtp"), to, name, "text/csv", file)
 }
 
 fn write_file(dir: &Path, name: &str, content: &[u8]) -> std::path::PathBuf {
@@ -302,27 +272,6 @@ async fn lmtp_over_a_unix_socket_answers_per_recipient() {
     assert!(count(&server.env, "SELECT COUNT(*) FROM shipments").await >= 1);
 }
 
-/// `/metrics`, read with a new metrics-only bearer token.
-fn metrics(server: &TestServer) -> String {
-    let env = &server.env;
-    let out = env.cli(
-        &["admin", "add", "watcher", "--password-stdin"],
-        Some("admin password 1\n"),
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let out = env.cli(&["admin", "token", "watcher", "--metrics-only"], None);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let out = Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "30", "-H"])
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(format!("http://{}/metrics", server.addr("http")))
-        .output()
-        .expect("run curl");
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A message over `--mail-max-size` that announced no SIZE is refused after DATA; over LMTP each
 /// recipient gets its own 552 (one reply in all would leave the MTA waiting for the second),
 /// nothing is stored, and `/metrics` counts the refusals and the deliveries.
@@ -380,7 +329,7 @@ async fn lmtp_answers_each_recipient_of_a_message_over_the_size_limit() {
     for user in ["alice", "carol"] {
         wait_placed(&server.env.home(user), 1);
     }
-    let text = metrics(&server);
+    let text = server.metrics(&server.metrics_token("watcher"));
     for line in [
         "freightdrop_mail_messages_total{result=\"refused_content\"} 2",
         "freightdrop_mail_messages_total{result=\"delivered\"} 2",
@@ -525,11 +474,6 @@ fn order_from(server: &TestServer, from: &str, to: &str, csv: &Path) -> Vec<Stri
     args
 }
 
-fn swaks_owned(args: &[String]) -> (bool, String) {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    swaks(&args)
-}
-
 on_both_backends!(
     only_the_senders_an_account_lists_may_mail_it,
     super::only_the_senders_an_account_lists_may_mail_it
@@ -552,7 +496,7 @@ async fn only_the_senders_an_account_lists_may_mail_it(backend: Backend) {
         orders_csv("1234", &["S1"]).as_bytes(),
     );
     let to = "edi+alice@orders.example";
-    let (ok, transcript) = swaks_owned(&order_from(&server, "orders@partner.example", to, &csv));
+    let (ok, transcript) = swaks(&order_from(&server, "orders@partner.example", to, &csv));
     assert!(!ok, "{transcript}");
     assert!(
         transcript.contains("550 5.7.1 this account accepts mail from no sender"),
@@ -594,7 +538,7 @@ async fn only_the_senders_an_account_lists_may_mail_it(backend: Backend) {
 
     // Allowed: the exact address (in another case) and any address of the listed domain.
     for from in ["ORDERS@partner.example", "someone@edi.example"] {
-        let (ok, transcript) = swaks_owned(&order_from(&server, from, to, &csv));
+        let (ok, transcript) = swaks(&order_from(&server, from, to, &csv));
         assert!(ok, "{from}:\n{transcript}");
     }
     let home = server.env.home("alice");
@@ -603,7 +547,7 @@ async fn only_the_senders_an_account_lists_may_mail_it(backend: Backend) {
 
     // Refused: another address of the exact address's domain, a subdomain, the null sender.
     for from in ["other@partner.example", "x@sub.edi.example", "<>"] {
-        let (ok, transcript) = swaks_owned(&order_from(&server, from, to, &csv));
+        let (ok, transcript) = swaks(&order_from(&server, from, to, &csv));
         assert!(!ok, "{from} accepted:\n{transcript}");
         assert!(
             transcript.contains("550 5.7.1 this account does not accept mail from this sender"),
@@ -634,7 +578,7 @@ async fn only_the_senders_an_account_lists_may_mail_it(backend: Backend) {
         said.contains("no longer accepts mail from *@edi.example"),
         "{said}"
     );
-    let (ok, transcript) = swaks_owned(&order_from(&server, "someone@edi.example", to, &csv));
+    let (ok, transcript) = swaks(&order_from(&server, "someone@edi.example", to, &csv));
     assert!(!ok, "{transcript}");
     let gone = server.env.cli(
         &["user", "mail-sender", "remove", "alice", "*@edi.example"],
@@ -675,7 +619,7 @@ async fn required_authentication_results_are_checked_after_data() {
         if let Some(header) = header {
             args.extend(["--add-header".to_owned(), header.to_owned()]);
         }
-        let (ok, transcript) = swaks_owned(&args);
+        let (ok, transcript) = swaks(&args);
         assert!(!ok, "{header:?} accepted:\n{transcript}");
         assert!(transcript.contains("354"), "{header:?}:\n{transcript}");
         assert!(transcript.contains(refused), "{header:?}:\n{transcript}");
@@ -690,7 +634,7 @@ async fn required_authentication_results_are_checked_after_data() {
     ] {
         let mut args = order_from(&server, "orders@partner.example", to, &csv);
         args.extend(["--add-header".to_owned(), header.to_owned()]);
-        let (ok, transcript) = swaks_owned(&args);
+        let (ok, transcript) = swaks(&args);
         assert!(ok, "{header}:\n{transcript}");
     }
     let home = server.env.home("alice");
@@ -822,7 +766,7 @@ async fn a_format_in_the_address_overrides_the_extension(backend: Backend) {
         orders_csv("1234", &["X1", "X2"]).as_bytes(),
     );
     let args = smtp_with_attachment(&server, "edi+alice+csv@orders.example", "orders.txt", &txt);
-    let (ok, transcript) = swaks_owned(&args);
+    let (ok, transcript) = swaks(&args);
     assert!(ok, "{transcript}\n{}", server.log());
     let home = server.env.home("alice");
     wait_placed(&home, 1);
@@ -838,7 +782,7 @@ async fn a_format_in_the_address_overrides_the_extension(backend: Backend) {
     );
     // Without the format, the extension decides: rejected.
     let args = smtp_with_attachment(&server, "edi+alice@orders.example", "orders.txt", &txt);
-    let (ok, transcript) = swaks_owned(&args);
+    let (ok, transcript) = swaks(&args);
     assert!(ok, "{transcript}");
     wait_placed(&home, 2);
     let (_, error) = placed(&home);

@@ -11,11 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::inbox::{count, names_in, orders_csv, placed, wait_placed};
+use common::mail::{self, swaks, DOMAIN, MAIL};
 use common::server::TestServer;
 use common::Backend;
-
-const DOMAIN: &str = "orders.example";
-const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
 
 async fn server() -> TestServer {
     let server = TestServer::start(Backend::Sqlite, &["--mail-domain", DOMAIN]).await;
@@ -139,22 +137,14 @@ fn fixture(format: &str, name: &str) -> std::path::PathBuf {
 /// Sends `file` as the attachment `name` of type `mime` with swaks; waits for it to be placed
 /// and checks it is in `done/`, byte for byte.
 fn mail_into_done(server: &TestServer, file: &Path, name: &str, mime: &str, placed_before: usize) {
-    let out = Command::new("swaks")
-        .args(["--from", "orders@partner.example", "--timeout", "30"])
-        .args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &server.port("smtp").to_string(),
-        ])
-        .args(["--to", "edi+alice@orders.example", "--attach-type", mime])
-        .args(["--attach-name", name])
-        .arg("--attach")
-        .arg(format!("@{}", file.display()))
-        .output()
-        .expect("swaks");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = swaks(&mail::attachment(
+        server.port("smtp"),
+        "edi+alice@orders.example",
+        name,
+        mime,
+        file,
+    ));
+    assert!(ok, "{text}");
     assert!(text.contains("<-  250 2.0.0 1 file(s) received"), "{text}");
     let home = server.env.home("alice");
     wait_placed(&home, placed_before + 1);

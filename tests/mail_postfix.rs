@@ -10,43 +10,22 @@ mod common;
 mod postfix;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::inbox::{count, orders_csv, placed, wait_placed};
+use common::mail::{self, swaks, DOMAIN, MAIL};
 use common::server::TestServer;
 use common::{Backend, TestEnv};
 use postfix::Postfix;
 
-const DOMAIN: &str = "orders.example";
-const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
 /// Postfix's bounces to the test sender go nowhere (the sender's domain is not on loopback).
 const SENDER_DOMAIN: (&str, &str) = ("partner.example", "discard:");
 
 /// swaks sending `file` as the CSV attachment `name` to `to` through Postfix on `port`;
 /// returns its transcript, panicking when Postfix did not take the message.
 fn send_to_postfix(port: u16, to: &str, name: &str, file: &Path) -> String {
-    let out = Command::new("swaks")
-        .args(["--from", "orders@partner.example", "--timeout", "30"])
-        .args(["--server", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--to",
-            to,
-            "--attach-type",
-            "text/csv",
-            "--attach-name",
-            name,
-        ])
-        .arg("--attach")
-        .arg(format!("@{}", file.display()))
-        .output()
-        .expect("run swaks (scripts/setup installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = swaks(&mail::attachment(port, to, name, "text/csv", file));
+    assert!(ok, "{text}");
     assert!(text.contains("<-  250 2.0.0 Ok: queued as"), "{text}");
     text
 }

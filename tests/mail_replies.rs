@@ -14,12 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::inbox::count;
+use common::mail::{DOMAIN, MAIL};
 use common::server::TestServer;
 use common::{Backend, TestEnv};
 use mail_parser::{MessageParser, MimeHeaders};
 
-const DOMAIN: &str = "orders.example";
-const MAIL: &[&str] = &["--protocols", "ftp,ftps,sftp,mail"];
 const PARTNER: &str = "orders@partner.example";
 const TO: &str = "edi+alice@orders.example";
 /// A CSV the inbox rejects: no header row it knows.

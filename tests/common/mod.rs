@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod curl;
 pub mod inbox;
+pub mod mail;
 pub mod rclone;
 pub mod server;
 

@@ -141,6 +141,36 @@ impl TestServer {
         self.addr(what).port()
     }
 
+    /// A bearer token of a new metrics-only backoffice admin named `name`.
+    pub fn metrics_token(&self, name: &str) -> String {
+        let out = self.env.cli(
+            &["admin", "add", name, "--password-stdin"],
+            Some("admin password 1\n"),
+        );
+        assert!(out.status.success(), "admin add: {}", super::stderr(&out));
+        let out = self
+            .env
+            .cli(&["admin", "token", name, "--metrics-only"], None);
+        assert!(out.status.success(), "admin token: {}", super::stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `/metrics`, read with `token` (see [`TestServer::metrics_token`]).
+    pub fn metrics(&self, token: &str) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "30", "-H"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("http://{}/metrics", self.addr("http")))
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "GET /metrics: {}",
+            super::stderr(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()

@@ -293,7 +293,7 @@ where
     async fn exec_retr(self, path: String, start_pos: u64) {
         let path = self.cwd.join(path);
         let tx: Sender<ControlChanMsg> = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode, "retr").await;
+        let mut output = Self::writer(self.socket, "retr").await;
 
         let start_time = Instant::now();
         let result = self
@@ -395,7 +395,7 @@ where
             upload,
             self.storage.put(
                 (*self.user).as_ref().unwrap(),
-                Self::reader(self.socket, self.ftps_mode, "stor").await,
+                Self::reader(self.socket, "stor").await,
                 path.clone(),
                 start_pos,
             ),
@@ -462,7 +462,7 @@ where
             upload,
             self.storage.put(
                 (*self.user).as_ref().unwrap(),
-                Self::reader(self.socket, self.ftps_mode, "appe").await,
+                Self::reader(self.socket, "appe").await,
                 path.clone(),
                 start_pos,
             ),
@@ -510,7 +510,7 @@ where
     async fn exec_list_variant(self, path: Option<String>, command: ListCommand) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode.clone(), command.as_lower_str()).await;
+        let mut output = Self::writer(self.socket, command.as_lower_str()).await;
 
         let start_time = Instant::now();
 
@@ -598,7 +598,7 @@ where
     async fn exec_mlsd(self, path: Option<String>) {
         let path = self.resolve_path(path);
         let tx = self.control_msg_tx.clone();
-        let mut output = Self::writer(self.socket, self.ftps_mode.clone(), "mlsd").await;
+        let mut output = Self::writer(self.socket, "mlsd").await;
 
         let start_time = Instant::now();
 
@@ -690,11 +690,11 @@ where
     }
 
     // freightdrop patch: the stream's TLS handshake is already done (`execute`).
-    async fn writer(socket: DataStream, _ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
+    async fn writer(socket: DataStream, command: &'static str) -> Box<dyn AsyncWrite + Send + Unpin + Sync> {
         Box::new(MeasuringWriter::new(socket, command))
     }
 
-    async fn reader(socket: DataStream, _ftps_mode: FtpsConfig, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
+    async fn reader(socket: DataStream, command: &'static str) -> Box<dyn AsyncRead + Send + Unpin + Sync> {
         Box::new(MeasuringReader::new(socket, command))
     }
 
